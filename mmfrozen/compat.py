@@ -1,0 +1,261 @@
+"""Fixes that let the pinned OpenMMLab stack run on current releases.
+
+Every fix in mmfrozen for a third-party bug or incompatibility lives here, is applied once by
+``import mmfrozen`` (:func:`apply_all`), and has a test in ``tests/test_compat.py`` that fails
+without it. Each says which release it is for, so that it can be dropped when the stack moves.
+
+=====================  ==========================================================================
+fix                    why
+=====================  ==========================================================================
+checkpoint globals     torch>=2.6 loads with ``weights_only=True`` and mmengine 0.10.7 calls
+                       ``torch.load`` without ``weights_only``: it then refuses its own
+                       checkpoints (resume breaks). We allow exactly the classes an MMEngine
+                       checkpoint holds, and nothing that runs code.
+lvis ``np.float``      lvis 0.5.3 (PyPI) calls ``np.float``, removed in NumPy 1.24/2.
+CPU ``pytorch``        mmengine 0.10.7's launcher calls ``torch.cuda.set_device`` even for the
+launcher               gloo backend, which fails on a CPU build of torch.
+CPU DDP                mmengine's runner wraps the model with ``device_ids=[LOCAL_RANK]``, which
+                       DDP refuses for a model on the CPU.
+``mmdet::`` bases      mmengine 0.10.7 finds installed packages through ``pkg_resources``, which
+                       setuptools>=81 no longer ships.
+=====================  ==========================================================================
+"""
+import functools
+import importlib.metadata
+import importlib.util
+import os
+import os.path as osp
+import pickle
+import types
+from typing import Any, Callable, List
+
+import numpy as np
+import torch
+
+_APPLIED: List[str] = []
+
+
+def _once(func: Callable[[], None]) -> Callable[[], None]:
+    """Make a fix idempotent and remember that it ran."""
+
+    @functools.wraps(func)
+    def wrapper() -> None:
+        if func.__name__ not in _APPLIED:
+            func()
+            _APPLIED.append(func.__name__)
+
+    return wrapper
+
+
+# --------------------------------------------------------------------------------------------
+# torch.load(weights_only=True) and MMEngine checkpoints
+# --------------------------------------------------------------------------------------------
+def mmengine_checkpoint_globals() -> List[Any]:
+    """The non-tensor classes and functions that an MMEngine checkpoint pickles.
+
+    A checkpoint saved by mmengine's runner holds, besides tensors and plain containers, the
+    message hub's :class:`~mmengine.logging.HistoryBuffer` objects and the NumPy arrays and
+    scalars inside them and inside ``meta``. None of these runs code when unpickled.
+
+    Returns:
+        list: objects to pass to :func:`torch.serialization.add_safe_globals`.
+    """
+    from mmengine.logging import HistoryBuffer
+
+    np_core = getattr(np, '_core', None) or np.core
+    allowed: List[Any] = [
+        HistoryBuffer,
+        np.ndarray,
+        np.dtype,
+        np_core.multiarray._reconstruct,
+        np_core.multiarray.scalar,
+    ]
+    # NumPy pickles a dtype by its class (numpy.dtypes.Float64DType, ...) since 1.25.
+    for scalar_type in (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16,
+                        np.uint32, np.uint64, np.float16, np.float32, np.float64, np.str_):
+        allowed.append(type(np.dtype(scalar_type)))
+    return allowed
+
+
+def _refuse_clearly(load: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap mmengine's local checkpoint loader so a refused file names itself and the reason."""
+
+    @functools.wraps(load)
+    def load_from_local(filename: str, map_location: Any = None) -> Any:
+        try:
+            return load(filename, map_location)
+        except pickle.UnpicklingError as err:
+            raise pickle.UnpicklingError(
+                f'Refused to load checkpoint {filename!r}: it holds objects that are not '
+                'tensors, containers or the MMEngine classes mmfrozen allows '
+                '(see mmfrozen.compat.mmengine_checkpoint_globals). A checkpoint is untrusted '
+                'input; load it with torch.load(weights_only=False) yourself only if you trust '
+                f'its source.\n{err}') from err
+
+    load_from_local.__wrapped_by_mmfrozen__ = True  # type: ignore[attr-defined]
+    return load_from_local
+
+
+@_once
+def allow_mmengine_checkpoints() -> None:
+    """Let ``torch.load(weights_only=True)`` read MMEngine checkpoints, and only those."""
+    add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
+    if add_safe_globals is None:  # torch<2.4 has no weights_only allow-list, nor needs one
+        return
+    add_safe_globals(mmengine_checkpoint_globals())
+
+    from mmengine.runner.checkpoint import CheckpointLoader
+    local = CheckpointLoader._schemes['']
+    if not getattr(local, '__wrapped_by_mmfrozen__', False):
+        CheckpointLoader._schemes[''] = _refuse_clearly(local)
+
+
+# --------------------------------------------------------------------------------------------
+# lvis 0.5.3 and NumPy 2
+# --------------------------------------------------------------------------------------------
+class _NumpyForLvis(types.ModuleType):
+    """NumPy as lvis 0.5.3 expects it: with the ``np.float`` alias of ``float``."""
+
+    def __init__(self) -> None:
+        super().__init__('numpy')
+
+    def __getattr__(self, name: str) -> Any:
+        if name == 'float':
+            return float
+        return getattr(np, name)
+
+
+@_once
+def patch_lvis_numpy() -> None:
+    """Give ``lvis.eval`` (only) the ``np.float`` alias that NumPy>=1.24 removed."""
+    if hasattr(np, 'float') and np.float is float:  # type: ignore[attr-defined]
+        return
+    try:
+        import lvis.eval as lvis_eval
+    except ImportError:
+        return
+    if getattr(lvis_eval.np, 'float', None) is not float:
+        lvis_eval.np = _NumpyForLvis()
+
+
+# --------------------------------------------------------------------------------------------
+# mmengine's `pytorch` launcher and DDP on a CPU build of torch
+# --------------------------------------------------------------------------------------------
+def _has_accelerator() -> bool:
+    from mmengine.device import (is_cuda_available, is_mlu_available, is_musa_available,
+                                 is_npu_available)
+    return (is_cuda_available() or is_mlu_available() or is_npu_available()
+            or is_musa_available())
+
+
+@_once
+def patch_cpu_launcher() -> None:
+    """Let ``--launcher pytorch`` start gloo process groups where there is no GPU."""
+    import torch.distributed as torch_dist
+    from mmengine.dist import utils as dist_utils
+
+    original = dist_utils._init_dist_pytorch
+
+    @functools.wraps(original)
+    def _init_dist_pytorch(backend: str, init_backend: str = 'torch', **kwargs: Any) -> None:
+        if _has_accelerator() or init_backend != 'torch':
+            return original(backend, init_backend=init_backend, **kwargs)
+        if backend == 'nccl':
+            raise RuntimeError(
+                'The nccl backend needs CUDA, and this torch has none. For CPU processes use '
+                'gloo: --cfg-options env_cfg.dist_cfg.backend=gloo')
+        # No device to select: torch.cuda.set_device would fail on a CPU build.
+        torch_dist.init_process_group(backend=backend, **kwargs)
+
+    dist_utils._init_dist_pytorch = _init_dist_pytorch
+
+
+@_once
+def patch_cpu_ddp() -> None:
+    """Drop ``device_ids`` when mmengine wraps a model that lives on the CPU in DDP."""
+    from mmengine.model.wrappers import MMDistributedDataParallel
+
+    original = MMDistributedDataParallel.__init__
+
+    @functools.wraps(original)
+    def __init__(self: Any, module: torch.nn.Module, *args: Any, **kwargs: Any) -> None:
+        devices = {t.device.type for t in module.parameters()}
+        devices |= {t.device.type for t in module.buffers()}
+        if devices <= {'cpu'} and kwargs.get('device_ids') is not None:
+            kwargs['device_ids'] = None  # DDP refuses device_ids for CPU modules
+        original(self, module, *args, **kwargs)
+
+    MMDistributedDataParallel.__init__ = __init__
+
+
+# --------------------------------------------------------------------------------------------
+# `mmdet::` config bases without pkg_resources
+# --------------------------------------------------------------------------------------------
+def is_installed(package: str) -> bool:
+    """Whether ``package`` is installed, as mmengine's, through importlib.metadata."""
+    try:
+        importlib.metadata.distribution(package)
+        return True
+    except importlib.metadata.PackageNotFoundError:
+        spec = importlib.util.find_spec(package)
+        return spec is not None and spec.origin is not None
+
+
+def get_installed_path(package: str) -> str:
+    """Where ``package``'s module lives, as mmengine's, through importlib.
+
+    Args:
+        package: a distribution or module name, e.g. ``'mmdet'``.
+
+    Returns:
+        str: the directory of the package's top-level module.
+    """
+    module = package
+    try:
+        dist = importlib.metadata.distribution(package)
+        top_level = dist.read_text('top_level.txt')
+        if top_level and top_level.split():
+            module = top_level.split()[0]
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    spec = importlib.util.find_spec(module)
+    if spec is None:
+        raise importlib.metadata.PackageNotFoundError(package)
+    if spec.origin is None:
+        raise RuntimeError(f'{package} is a namespace package, which is invalid '
+                           'for `get_install_path`')
+    return osp.dirname(spec.origin)
+
+
+@_once
+def patch_package_lookup() -> None:
+    """Resolve ``mmdet::`` bases with importlib instead of ``pkg_resources``."""
+    import mmengine.config.config as config_module
+    import mmengine.utils as utils_module
+    import mmengine.utils.package_utils as package_utils
+    for module in (package_utils, utils_module, config_module):
+        module.is_installed = is_installed
+        module.get_installed_path = get_installed_path
+    try:
+        import mmengine.hub.hub as hub_module
+        hub_module.get_installed_path = get_installed_path
+    except ImportError:
+        pass
+
+
+def apply_all() -> List[str]:
+    """Apply every fix once (``import mmfrozen`` does this).
+
+    Set ``MMFROZEN_NO_COMPAT=1`` to skip them all, e.g. to check that one is still needed.
+
+    Returns:
+        list: names of the fixes applied so far.
+    """
+    if os.environ.get('MMFROZEN_NO_COMPAT') == '1':
+        return list(_APPLIED)
+    allow_mmengine_checkpoints()
+    patch_lvis_numpy()
+    patch_cpu_launcher()
+    patch_cpu_ddp()
+    patch_package_lookup()
+    return list(_APPLIED)

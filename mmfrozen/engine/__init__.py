@@ -1,0 +1,1 @@
+"""mmfrozen.engine: modules registered in MMDetection's registries."""

@@ -1,0 +1,1 @@
+"""mmfrozen.evaluation: modules registered in MMDetection's registries."""

@@ -1,0 +1,1 @@
+"""mmfrozen.models: modules registered in MMDetection's registries."""

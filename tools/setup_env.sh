@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Create, or reuse, the project's virtual environment (.venv in the repository root).
+#
+# Installs torch (kept if the calling Python already has one; a CPU build where there is no GPU),
+# mmengine 0.10.7, mmcv 2.1.0 built from source with its C++ ops, mmdet 3.3.0, pycocotools, lvis
+# and mmfrozen itself in editable mode. A second call with nothing changed returns at once.
+#
+# Environment:
+#   MMFROZEN_VENV          where the environment lives (default: <repo>/.venv)
+#   PYTHON                 the interpreter that creates it (default: python3)
+#   MMFROZEN_TORCH         torch requirement when torch is missing (default: torch==2.13.0)
+#   MMFROZEN_TORCH_INDEX   extra index for torch (default on machines without nvidia-smi:
+#                          the PyTorch CPU index); set it empty to use PyPI only
+#   FORCE_CUDA, TORCH_CUDA_ARCH_LIST, MAX_JOBS are passed to the mmcv build (see README).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="${MMFROZEN_VENV:-$root/.venv}"
+python="${PYTHON:-python3}"
+stamp="$venv/.mmfrozen-setup"
+want="$(cat "$root/requirements/stack.txt" "$root/setup.cfg" "$root/tools/setup_env.sh" | sha1sum | cut -c1-16)"
+
+if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+  echo "[setup] reusing $venv"
+  exit 0
+fi
+
+log() { echo "[setup] $*"; }
+
+if [[ ! -x "$venv/bin/python" ]]; then
+  if "$python" -c 'import torch' 2>/dev/null; then
+    # Keep the torch (and any OpenMMLab stack) the user already has.
+    log "creating $venv with the system site-packages of $python (keeps its torch)"
+    "$python" -m venv --system-site-packages "$venv"
+  else
+    log "creating $venv"
+    "$python" -m venv "$venv"
+  fi
+fi
+py="$venv/bin/python"
+pip=("$py" -m pip install --disable-pip-version-check)
+
+# mmcv 2.1.0's setup.py imports pkg_resources, gone from setuptools 81; torch>=2.9 asks for >=77.
+"${pip[@]}" -q 'setuptools>=77,<81' wheel ninja packaging
+
+if ! "$py" -c 'import torch' 2>/dev/null; then
+  torch_req="${MMFROZEN_TORCH:-torch==2.13.0}"
+  if command -v nvidia-smi >/dev/null 2>&1; then
+    index="${MMFROZEN_TORCH_INDEX-}"
+  else
+    index="${MMFROZEN_TORCH_INDEX-https://download.pytorch.org/whl/cpu}"
+  fi
+  log "installing $torch_req${index:+ (extra index $index)}"
+  if [[ -n "$index" ]]; then
+    # torch alone from the extra index (falls back to PyPI when unreachable), its deps from PyPI.
+    "${pip[@]}" --no-deps --retries 1 --timeout 20 --extra-index-url "$index" "$torch_req"
+  fi
+  "${pip[@]}" "$torch_req" 'setuptools>=77,<81'
+fi
+
+"${pip[@]}" -q -r "$root/requirements/stack.txt"
+
+if ! "$py" -c 'import mmcv, mmcv.ops; assert mmcv.__version__ == "2.1.0"' 2>/dev/null; then
+  log "building mmcv 2.1.0 with its C++ ops (about 10 minutes on 2 cores; pip caches the wheel)"
+  MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
+    "${pip[@]}" --no-build-isolation 'mmcv==2.1.0'
+fi
+
+# Editable install without touching the stack installed above.
+"${pip[@]}" -q --no-build-isolation --no-deps -e "$root"
+"$py" - <<'PY'
+import mmcv, mmcv.ops, mmdet, mmengine, torch, mmfrozen  # noqa: F401
+print(f'[setup] torch {torch.__version__}, mmengine {mmengine.__version__}, '
+      f'mmcv {mmcv.__version__} (ops), mmdet {mmdet.__version__}')
+PY
+echo "$want" > "$stamp"
+log "ready: $venv"
