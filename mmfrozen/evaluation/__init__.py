@@ -1,1 +1,3 @@
 """mmfrozen.evaluation: modules registered in MMDetection's registries."""
+from .lvis_stratified_metric import LVISStratifiedMetric  # noqa: F401
+from .coco_stratified_metric import CocoStratifiedMetric  # noqa: F401
