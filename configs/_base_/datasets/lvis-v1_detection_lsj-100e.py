@@ -1,0 +1,33 @@
+# LVIS v1 with MMDetection's large-scale jitter recipe (scale 0.1-2.0 of 1024, crop 1024, flip;
+# 25 epochs of a 4x repeated set = 100 epochs, SGD lr 0.1 at batch 64), sampled with repeat
+# factors (threshold 1e-3) as MMDetection's LVIS configs.
+_base_ = 'mmdet::common/lsj-100e_coco-detection.py'
+
+dataset_type = 'LVISV1Dataset'
+data_root = 'data/lvis_v1/'
+train_dataloader = dict(
+    dataset=dict(
+        dataset=dict(
+            _delete_=True,
+            type='ClassBalancedDataset',
+            oversample_thr=1e-3,
+            dataset=dict(
+                type=dataset_type,
+                data_root=data_root,
+                ann_file='annotations/lvis_v1_train.json',
+                data_prefix=dict(img=''),
+                filter_cfg=dict(filter_empty_gt=True, min_size=32),
+                pipeline={{_base_.train_pipeline}}))))
+val_dataloader = dict(
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='annotations/lvis_v1_val.json',
+        data_prefix=dict(img='')))
+test_dataloader = val_dataloader
+val_evaluator = dict(
+    _delete_=True,
+    type='LVISMetric',
+    ann_file=data_root + 'annotations/lvis_v1_val.json',
+    metric='bbox')
+test_evaluator = val_evaluator

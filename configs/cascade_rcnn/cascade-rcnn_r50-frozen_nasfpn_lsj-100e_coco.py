@@ -1,0 +1,1 @@
+_base_ = ['./cascade-rcnn_r50-finetune_nasfpn_lsj-100e_coco.py', '../_base_/frozen-backbone.py']

@@ -1,0 +1,1 @@
+_base_ = ['./faster-rcnn_r101-finetune_fpn_sample1e-3_ms-3x_lvis-v1.py', '../_base_/frozen-backbone.py']

@@ -1,0 +1,1 @@
+_base_ = ['./faster-rcnn_r50-finetune_fpn_ms-3x_voc0712.py', '../_base_/frozen-backbone.py']

@@ -1,0 +1,1 @@
+_base_ = ['./mask-rcnn_r101-finetune_fpn_sample1e-3_ms-1x_lvis-v1.py', '../_base_/frozen-backbone.py']

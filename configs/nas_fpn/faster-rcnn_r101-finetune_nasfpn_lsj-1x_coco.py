@@ -1,0 +1,5 @@
+_base_ = './faster-rcnn_r50-finetune_nasfpn_lsj-1x_coco.py'
+model = dict(
+    backbone=dict(
+        depth=101,
+        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet101')))

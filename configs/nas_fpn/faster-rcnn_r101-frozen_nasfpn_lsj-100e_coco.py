@@ -1,0 +1,1 @@
+_base_ = ['./faster-rcnn_r101-finetune_nasfpn_lsj-100e_coco.py', '../_base_/frozen-backbone.py']

@@ -1,0 +1,1 @@
+_base_ = ['./faster-rcnn_r101-finetune_nasfpn_sample1e-3_lsj-100e_lvis-v1.py', '../_base_/frozen-backbone.py']

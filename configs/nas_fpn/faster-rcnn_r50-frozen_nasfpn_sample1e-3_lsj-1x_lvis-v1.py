@@ -1,0 +1,1 @@
+_base_ = ['./faster-rcnn_r50-finetune_nasfpn_sample1e-3_lsj-1x_lvis-v1.py', '../_base_/frozen-backbone.py']

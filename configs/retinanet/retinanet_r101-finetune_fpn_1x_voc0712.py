@@ -1,0 +1,5 @@
+_base_ = './retinanet_r50-finetune_fpn_1x_voc0712.py'
+model = dict(
+    backbone=dict(
+        depth=101,
+        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet101')))

@@ -1,0 +1,1 @@
+_base_ = ['./retinanet_r50-finetune_fpn_1x_coco.py', '../_base_/frozen-backbone.py']
