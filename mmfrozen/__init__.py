@@ -10,5 +10,6 @@ from .version import __version__
 apply_all()
 
 from . import engine, evaluation, models  # noqa: E402,F401  register modules
+from . import mini  # noqa: E402,F401  the mini reproduction's dataset, model and metric
 
 __all__ = ['__version__']
