@@ -15,6 +15,7 @@ import os
 import os.path as osp
 from typing import Any, Dict, List, Sequence
 
+import numpy as np
 from terminaltables import AsciiTable
 
 from .stratified_result import PER_CLASS_FIELDS, StratifiedResult
@@ -23,7 +24,9 @@ SUMMARY_FILE = 'summary.json'
 
 
 def nan_to_none(value: Any) -> Any:
-    """Replace NaN floats by None, recursively (JSON has no NaN)."""
+    """Replace NaN floats by None and NumPy scalars by Python's, recursively (for JSON)."""
+    if isinstance(value, np.generic):
+        value = value.item()
     if isinstance(value, float) and math.isnan(value):
         return None
     if isinstance(value, dict):

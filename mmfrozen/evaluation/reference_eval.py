@@ -135,7 +135,7 @@ def run_lvis_eval(gt: LVIS, predictions: List[Dict[str, Any]], iou_type: str,
     lvis_eval.run()
     headline = {k: _no_value_as_nan(lvis_eval.results[k]) for k in LVIS_HEADLINE}
     return ReferenceResult(iou_type=iou_type, headline=headline,
-                           cat_ids=list(lvis_eval.params.cat_ids),
+                           cat_ids=[int(c) for c in lvis_eval.params.cat_ids],
                            precision=lvis_eval.eval['precision'],
                            iou_thrs=np.asarray(lvis_eval.params.iou_thrs), evaluator=lvis_eval)
 
@@ -187,6 +187,6 @@ def run_coco_eval(gt: COCO, predictions: List[Dict[str, Any]], iou_type: str,
     headline = {k: _no_value_as_nan(v) for k, v in zip(COCO_HEADLINE, coco_eval.stats[:6])}
     max_det_index = coco_eval.params.maxDets.index(100)
     return ReferenceResult(iou_type=iou_type, headline=headline,
-                           cat_ids=list(coco_eval.params.catIds),
+                           cat_ids=[int(c) for c in coco_eval.params.catIds],
                            precision=coco_eval.eval['precision'][..., max_det_index],
                            iou_thrs=np.asarray(coco_eval.params.iouThrs), evaluator=coco_eval)
