@@ -154,3 +154,20 @@ def test_bad_bins_are_refused(coco_files):
     with pytest.raises(ValueError, match='overlap'):
         METRICS.build(dict(type='CocoStratifiedMetric', ann_file=val_path,
                            train_ann_file=train_path, bins=[(1, 10), (5, 20)]))
+
+
+def test_custom_bins(coco_files, tmp_path):
+    val_path, train_path = coco_files
+    preds = make_predictions(val_path)
+    results, summary = run_metric(val_path, train_path, preds, str(tmp_path),
+                                  metric=('bbox',), bins=[(1, 50), (51, None)])
+    ref = reference(val_path, reference_json(preds, val_path, 'bbox'), 'bbox')
+    precision = ref.eval['precision'][:, :, :, 0, -1]
+    per_class = {c: float(precision[:, :, k][precision[:, :, k] > -1].mean())
+                 for k, c in enumerate(ref.params.catIds)}
+    members = {'1-50': [11, 3], '>50': [20, 7, 25], '0': [31]}
+    assert list(summary['bbox']['bins']) == ['1-50', '>50', '0']
+    for label, cats in members.items():
+        expected = float(np.mean([per_class[c] for c in cats]))
+        assert abs(summary['bbox']['bins'][label]['AP'] - expected) <= 1e-9
+        assert abs(results[f'coco/bbox_AP_bin_{label}'] - expected) <= 1e-9

@@ -274,9 +274,18 @@ def test_subset_counts_only_the_evaluated_images(lvis_files, tmp_path):
     assert abs(stock_ap - ref_subset.results['AP']) > 0.01
 
 
-def test_missing_frequency_is_computed_with_a_warning(lvis_files, tmp_path):
+@pytest.mark.parametrize('with_image_count', [True, False])
+def test_missing_frequency_is_computed_with_a_warning(lvis_files, tmp_path, with_image_count):
+    """From image_count where the file has it, else from the training annotations."""
     val_path, train_path = lvis_files
     no_freq = make_val(str(tmp_path / 'val_no_freq.json'), with_frequency=False)
+    if not with_image_count:
+        with open(no_freq) as f:
+            data = json.load(f)
+        for cat in data['categories']:
+            del cat['image_count']
+        with open(no_freq, 'w') as f:
+            json.dump(data, f)
     preds = make_predictions(no_freq)
     with pytest.warns(UserWarning, match=r'no field "frequency"'):
         results, summary = run_metric(no_freq, train_path, preds, str(tmp_path / 'out'),

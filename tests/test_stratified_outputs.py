@@ -116,3 +116,21 @@ def test_tools_test_writes_the_stratified_report(tiny_lvis, checkpoint, tmp_path
     run_tool(['tools/analysis/per_class_delta.py', per_class, per_class, '--out',
               str(tmp_path / 'delta.png'), '--labels', 'fine-tuned', 'frozen'])
     assert (tmp_path / 'delta.png').stat().st_size > 0
+
+
+def test_delta_plot_matches_classes_by_id(tmp_path):
+    from mmfrozen.evaluation.plots import plot_per_class_delta
+    rows_a = [dict(category_id=i, name=f'c{i}', frequency='r', train_images=i,
+                   train_instances=10 * i, AP=0.1 * i / 10, AP50=None) for i in range(10)]
+    rows_b = [dict(r, AP=r['AP'] + (0.05 if r['train_instances'] < 50 else 0.0))
+              for r in rows_a]
+    rows_b[3]['AP'] = None  # no ground truth in run B: left out
+    a, b = tmp_path / 'a.json', tmp_path / 'b.json'
+    a.write_text(json.dumps(rows_a))
+    b.write_text(json.dumps(rows_b))
+    out = plot_per_class_delta(str(a), str(b), str(tmp_path / 'delta.png'))
+    assert osp.getsize(out) > 0
+    other = tmp_path / 'other.json'
+    other.write_text(json.dumps([dict(rows_a[0], category_id=99)]))
+    with pytest.raises(ValueError, match='category_id'):
+        plot_per_class_delta(str(a), str(other), str(tmp_path / 'none.png'))

@@ -26,6 +26,8 @@ Differences from mmdet 3.3's ``CocoMetric``:
 - Values are not rounded; a value pycocotools lacks (its -1) is left out and written as null.
 - Adds ``coco/bbox_AP_bin_1-10``, ... and the report in ``<work_dir>/stratified_eval``.
 """
+import contextlib
+import io
 import math
 import os.path as osp
 import tempfile
@@ -118,10 +120,14 @@ class CocoStratifiedMetric(StratifiedMetricMixin, CocoMetric):
                 if metric not in result_files:
                     raise ValueError(f'CocoStratifiedMetric: metric "{metric}" asked for, but '
                                      'the predictions have no "masks".')
-                ref = run_coco_eval(self._coco_api, load(result_files[metric]), metric,
-                                    img_ids, gt_source=gt_source,
-                                    pred_source=f'of the model ({result_files[metric]})',
-                                    cat_ids=self.cat_ids)
+                summary_text = io.StringIO()
+                # pycocotools prints its summary: route it through the logger, into the log.
+                with contextlib.redirect_stdout(summary_text):
+                    ref = run_coco_eval(self._coco_api, load(result_files[metric]), metric,
+                                        img_ids, gt_source=gt_source,
+                                        pred_source=f'of the model ({result_files[metric]})',
+                                        cat_ids=self.cat_ids)
+                print_log('\n' + summary_text.getvalue(), logger='current')
                 stratified.append(stratify_result(ref, stats, self.bins))
         finally:
             if tmp_dir is not None:

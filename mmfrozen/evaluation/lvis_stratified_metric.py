@@ -21,6 +21,8 @@ Differences from mmdet 3.3's ``LVISMetric``:
 - An annotation file without ``frequency`` works: it is computed from ``image_count`` (or
   the training annotations) with a warning.
 """
+import contextlib
+import io
 import math
 import os.path as osp
 import tempfile
@@ -163,7 +165,11 @@ class LVISStratifiedMetric(StratifiedMetricMixin, LVISMetric):
                 ref = run_lvis_eval(self._lvis_api, load(result_files[metric]), metric,
                                     img_ids, gt_source=self.ann_file,
                                     pred_source=f'of the model ({result_files[metric]})')
-                ref.evaluator.print_results()
+                summary_text = io.StringIO()
+                # lvis-api prints its summary: route it through the logger, into the log file.
+                with contextlib.redirect_stdout(summary_text):
+                    ref.evaluator.print_results()
+                print_log('\n' + summary_text.getvalue(), logger='current')
                 stratified.append(stratify_result(ref, stats, self.bins))
         finally:
             if tmp_dir is not None:
