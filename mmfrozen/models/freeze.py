@@ -6,11 +6,14 @@ uses batch statistics. This works for any module (ResNet, ResNeXt, Res2Net, RegN
 unlike per-backbone options such as ResNet's ``frozen_stages``.
 """
 import types
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
+import torch
 from torch import nn
 
 FROZEN_FLAG = '_mmfrozen_frozen'
+#: Keys of a config's ``freeze`` dict.
+FREEZE_CFG_KEYS = ('modules', 'check', 'allow_uninitialized')
 
 
 def _frozen_train(self: nn.Module, mode: bool = True) -> nn.Module:
@@ -60,6 +63,48 @@ def get_submodule_by_name(model: nn.Module, name: str) -> nn.Module:
                        f'sub-module (its children: {children})') from err
 
 
+def frozen_module_names(freeze_cfg: Optional[dict], source: str = 'the config') -> List[str]:
+    """The module names a ``freeze`` dict names, after checking its keys.
+
+    Args:
+        freeze_cfg: the config's ``freeze`` dict, or None.
+        source: where it comes from (a config file name), for error messages.
+
+    Returns:
+        list[str]: the names in ``freeze.modules`` (empty when nothing is frozen).
+
+    Raises:
+        KeyError: ``freeze`` has a key other than :data:`FREEZE_CFG_KEYS`.
+        TypeError: ``freeze.modules`` is not a string or a list of strings.
+    """
+    if not freeze_cfg:
+        return []
+    unknown = sorted(set(freeze_cfg) - set(FREEZE_CFG_KEYS))
+    if unknown:
+        raise KeyError(f'{source}: freeze.{unknown[0]} is not a known field of `freeze` '
+                       f'(known: {", ".join(FREEZE_CFG_KEYS)})')
+    names = freeze_cfg.get('modules', ())
+    if isinstance(names, str):
+        names = [names]
+    if not all(isinstance(name, str) for name in names):
+        raise TypeError(f'{source}: freeze.modules must be a list of module names such as '
+                        f"['backbone'], got {names!r}")
+    return list(names)
+
+
+def state_snapshot(module: nn.Module) -> Dict[str, torch.Tensor]:
+    """A CPU copy of every parameter and buffer of ``module`` (its ``state_dict``).
+
+    Args:
+        module: the module, e.g. a frozen backbone.
+
+    Returns:
+        dict[str, Tensor]: detached CPU clones keyed as in ``module.state_dict()``.
+    """
+    return {key: value.detach().to('cpu', copy=True)
+            for key, value in module.state_dict(keep_vars=False).items()}
+
+
 def apply_freeze(model: nn.Module, freeze_cfg: Optional[dict]) -> List[str]:
     """Freeze the sub-modules a config's ``freeze`` field names.
 
@@ -71,11 +116,7 @@ def apply_freeze(model: nn.Module, freeze_cfg: Optional[dict]) -> List[str]:
     Returns:
         list[str]: names of the modules frozen.
     """
-    if not freeze_cfg:
-        return []
-    names: Sequence[str] = freeze_cfg.get('modules', ())
-    if isinstance(names, str):
-        names = [names]
+    names: Sequence[str] = frozen_module_names(freeze_cfg)
     for name in names:
         freeze_module(get_submodule_by_name(model, name))
     return list(names)
