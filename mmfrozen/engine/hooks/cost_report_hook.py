@@ -1,0 +1,232 @@
+"""Record the training cost of a real run and write it to ``<work_dir>/cost.json``."""
+import contextlib
+import json
+import logging
+import os
+import os.path as osp
+import resource
+import statistics
+import time
+from typing import Any, Dict, List, Optional
+
+import torch
+from mmdet.registry import HOOKS
+from mmengine.dist import all_reduce, get_world_size, is_main_process
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.runner.base_loop import BaseLoop
+
+from ...cost.flops import TrainingFlopCounter
+from ...cost.memory import MB
+from ...cost.params import count_parameters, unwrap_model
+from ...cost.phases import watch_backward
+
+CUDA_PEAK = 'cuda_max_memory_allocated'
+CPU_PEAK = 'cpu_max_rss'
+
+
+@HOOKS.register_module()
+class CostReportHook(Hook):
+    """Record a training run's cost: parameters, FLOPs, peak memory, step and data time.
+
+    Writes ``<work_dir>/<out_file>`` (rank 0, atomically) at the end of training, every
+    ``interval`` iterations, at each epoch's end, and when training raises (an error,
+    ``KeyboardInterrupt``): then with ``"complete": false``. A run killed outright (SIGKILL)
+    leaves the last periodic file.
+
+    The file::
+
+        {"config": str, "world_size": int,
+         "params": {"total", "trainable", "backbone": {"total", "trainable"}, "neck", "heads"},
+         "train_gflops_per_image": float|null, "train_gflops_forward_per_image": float|null,
+         "train_gflops_backward_per_image": float|null,
+         "peak_memory_mb": float, "peak_memory_source": "cuda_max_memory_allocated"|"cpu_max_rss",
+         "time_per_iter_s": float|null, "data_time_s": float|null, "iters": int,
+         "complete": bool}
+
+    FLOPs are counted with ``FlopCounterMode`` on one training iteration of this rank (see
+    :mod:`mmfrozen.cost.flops` for what is counted) and divided by its batch size. Peak memory
+    is the maximum over ranks of ``torch.cuda.max_memory_allocated`` (or of the process's
+    maximum resident set size on a CPU). Iteration time runs from the end of one iteration to
+    the end of the next within an epoch (data loading and hooks included, validation not);
+    data time is the part spent waiting for the batch; both are means over the iterations
+    after ``warmup_iters``, leaving out the FLOP-counted one. ``iters`` is the number of
+    iterations this run completed.
+
+    Args:
+        count_flops: count training FLOPs on one iteration (it runs slower, and is left out
+            of the timing).
+        flops_iter: which iteration of this run (0-based) to count.
+        warmup_iters: iterations left out of the timing at the start.
+        interval: also write the file every this many iterations.
+        out_file: file name under the work dir.
+    """
+
+    priority = 'VERY_LOW'
+
+    def __init__(self,
+                 count_flops: bool = True,
+                 flops_iter: int = 1,
+                 warmup_iters: int = 1,
+                 interval: int = 50,
+                 out_file: str = 'cost.json') -> None:
+        self.count_flops = count_flops
+        self.flops_iter = flops_iter
+        self.warmup_iters = warmup_iters
+        self.interval = interval
+        self.out_file = out_file
+        self._iters = 0
+        self._iter_start: Optional[float] = None
+        self._data_time: Optional[float] = None
+        self._iter_times: List[float] = []
+        self._data_times: List[float] = []
+        self._flops: Dict[str, Optional[float]] = dict.fromkeys(
+            ('train_gflops_per_image', 'train_gflops_forward_per_image',
+             'train_gflops_backward_per_image'))
+        self._counting: Optional[contextlib.ExitStack] = None
+        self._counter: Optional[TrainingFlopCounter] = None
+        self._batch_size = 1
+        self._peak_all_ranks = 0.0
+
+    # ---------------------------------------------------------------------------------------
+    # hooks
+    # ---------------------------------------------------------------------------------------
+    def before_run(self, runner) -> None:
+        """Wrap the training loop so that an exception still leaves a cost file."""
+        loop = getattr(runner, '_train_loop', None)
+        if not isinstance(loop, BaseLoop):  # a test or validation run
+            return
+        run = loop.run
+
+        def run_and_record(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return run(*args, **kwargs)
+            except BaseException:
+                self._write_after_error(runner)
+                raise
+
+        loop.run = run_and_record
+
+    def before_train_epoch(self, runner) -> None:
+        self._iter_start = time.perf_counter()
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch: Any = None) -> None:
+        now = time.perf_counter()
+        self._data_time = now - self._iter_start if self._iter_start is not None else None
+        if self.count_flops and self._iters == self.flops_iter:
+            self._batch_size = _batch_size(data_batch, runner)
+            self._start_counting(runner)
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch: Any = None,
+                         outputs: Any = None) -> None:
+        now = time.perf_counter()
+        counted = self._counting is not None
+        if counted:
+            self._stop_counting()
+        elif self._iters >= self.warmup_iters and self._iter_start is not None:
+            self._iter_times.append(now - self._iter_start)
+            if self._data_time is not None:
+                self._data_times.append(self._data_time)
+        self._iters += 1
+        self._iter_start = time.perf_counter()
+        if self.interval and self._iters % self.interval == 0:
+            self._write(runner, complete=False)
+
+    def after_train_epoch(self, runner) -> None:
+        self._write(runner, complete=False)
+
+    def after_train(self, runner) -> None:
+        self._write(runner, complete=True)
+
+    # ---------------------------------------------------------------------------------------
+    # FLOPs
+    # ---------------------------------------------------------------------------------------
+    def _start_counting(self, runner) -> None:
+        counter = TrainingFlopCounter()
+        stack = contextlib.ExitStack()
+        stack.enter_context(watch_backward(runner.optim_wrapper, counter.mark_backward_start,
+                                           counter.mark_backward_end))
+        stack.enter_context(counter)
+        self._counter, self._counting = counter, stack
+
+    def _stop_counting(self) -> None:
+        if self._counting is None:
+            return
+        self._counting.close()
+        self._counting = None
+        counter, per_image = self._counter, 1e9 * self._batch_size
+        self._flops = dict(
+            train_gflops_per_image=counter.total / per_image,
+            train_gflops_forward_per_image=counter.forward / per_image,
+            train_gflops_backward_per_image=counter.backward / per_image)
+
+    # ---------------------------------------------------------------------------------------
+    # report
+    # ---------------------------------------------------------------------------------------
+    def _peak_memory(self, runner, collective: bool) -> tuple:
+        on_cuda = any(p.is_cuda for p in unwrap_model(runner.model).parameters())
+        if on_cuda:
+            local, source = torch.cuda.max_memory_allocated() / MB, CUDA_PEAK
+        else:  # ru_maxrss is in KiB on Linux
+            local = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            source = CPU_PEAK
+        peak = torch.tensor([local], dtype=torch.float64)
+        if collective:
+            all_reduce(peak, op='max')
+        self._peak_all_ranks = max(self._peak_all_ranks, float(peak.item()))
+        return self._peak_all_ranks, source
+
+    def report(self, runner, complete: bool, collective: bool = True) -> dict:
+        """The cost so far, in the ``cost.json`` format.
+
+        Args:
+            runner: the runner.
+            complete: whether training finished.
+            collective: whether every rank calls this now, so the peak memory can be reduced
+                over ranks (not so after an exception on one rank).
+
+        Returns:
+            dict: the report.
+        """
+        peak, source = self._peak_memory(runner, collective)
+        return dict(
+            config=str(getattr(runner.cfg, 'filename', None) or ''),
+            world_size=get_world_size(),
+            params=count_parameters(runner.model),
+            **self._flops,
+            peak_memory_mb=peak,
+            peak_memory_source=source,
+            time_per_iter_s=statistics.fmean(self._iter_times) if self._iter_times else None,
+            data_time_s=statistics.fmean(self._data_times) if self._data_times else None,
+            iters=self._iters,
+            complete=complete)
+
+    def _write_after_error(self, runner) -> None:
+        """Write what there is, without masking the error that stopped training."""
+        try:
+            self._stop_counting()
+            self._write(runner, complete=False, collective=False)
+        except Exception as err:  # noqa: BLE001  the training error matters more
+            print_log(f'CostReportHook could not write {self.out_file}: {err!r}',
+                      logger='current', level=logging.WARNING)
+
+    def _write(self, runner, complete: bool, collective: bool = True) -> None:
+        report = self.report(runner, complete, collective)
+        if not is_main_process():
+            return
+        path = osp.join(runner.work_dir, self.out_file)
+        tmp_path = f'{path}.tmp'
+        with open(tmp_path, 'w') as f:
+            json.dump(report, f, indent=2)
+        os.replace(tmp_path, path)
+        if complete or not collective:
+            print_log(f'training cost written to {path}', logger='current')
+
+
+def _batch_size(data_batch: Any, runner) -> int:
+    """Images in a training batch."""
+    if isinstance(data_batch, dict) and 'inputs' in data_batch:
+        return len(data_batch['inputs'])
+    if isinstance(data_batch, (list, tuple)):
+        return len(data_batch)
+    return int(runner.train_dataloader.batch_size or 1)

@@ -1,0 +1,72 @@
+"""CostReportHook in real training runs through tools/train.py: complete and interrupted."""
+import json
+
+from conftest import TINY_FASTER_RCNN, run_tool, tool_env
+
+# One epoch of 6 iterations (24 images, batch 4), no validation.
+ONE_EPOCH = ['train_cfg.max_epochs=1', 'train_cfg.val_interval=2',
+             'default_hooks.checkpoint.interval=10']
+
+RAISE_AT_ITER_3 = '''
+from mmdet.registry import HOOKS
+from mmengine.hooks import Hook
+
+
+@HOOKS.register_module()
+class RaiseAtIterHook(Hook):
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if runner.iter == 2:  # the third iteration
+            raise RuntimeError('interrupted on purpose')
+'''
+
+
+def write_config(tmp_path, hooks: str, imports: str = "'mmfrozen'") -> str:
+    path = tmp_path / 'cost_hook_config.py'
+    path.write_text(f'_base_ = {TINY_FASTER_RCNN!r}\n'
+                    f'custom_imports = dict(imports=[{imports}], allow_failed_imports=False)\n'
+                    f'custom_hooks = [{hooks}]\n')
+    return str(path)
+
+
+def test_cost_json_written_by_a_training_run(tmp_path, tiny_coco_options):
+    config = write_config(tmp_path, "dict(type='CostReportHook', interval=4)")
+    work_dir = tmp_path / 'work'
+    run_tool(['tools/train.py', config, '--work-dir', str(work_dir), '--cfg-options',
+              *tiny_coco_options, *ONE_EPOCH])
+
+    cost = json.loads((work_dir / 'cost.json').read_text())
+    assert cost['complete'] is True
+    assert cost['config'] == config
+    assert cost['world_size'] == 1
+    assert cost['iters'] == 6
+    assert cost['params']['trainable'] == cost['params']['total'] > 0
+    assert cost['params']['total'] == sum(cost['params'][p]['total']
+                                          for p in ('backbone', 'neck', 'heads'))
+    assert cost['train_gflops_per_image'] > 0
+    assert cost['train_gflops_per_image'] == (cost['train_gflops_forward_per_image']
+                                              + cost['train_gflops_backward_per_image'])
+    assert cost['train_gflops_backward_per_image'] > cost['train_gflops_forward_per_image']
+    assert cost['peak_memory_source'] == 'cpu_max_rss'
+    assert cost['peak_memory_mb'] > 100  # a Python process with torch and mmdet loaded
+    assert cost['time_per_iter_s'] > cost['data_time_s'] > 0
+    assert not list(work_dir.glob('*.tmp'))
+
+
+def test_interrupted_run_leaves_incomplete_cost_json(tmp_path, tiny_coco_options):
+    (tmp_path / 'raise_at_iter.py').write_text(RAISE_AT_ITER_3)
+    config = write_config(
+        tmp_path, "dict(type='CostReportHook', interval=100), dict(type='RaiseAtIterHook')",
+        imports="'mmfrozen', 'raise_at_iter'")
+    work_dir = tmp_path / 'work'
+    env = tool_env()
+    env['PYTHONPATH'] = f'{env["PYTHONPATH"]}:{tmp_path}'
+    proc = run_tool(['tools/train.py', config, '--work-dir', str(work_dir), '--cfg-options',
+                     *tiny_coco_options, *ONE_EPOCH], env=env, check=False)
+    assert proc.returncode != 0
+    assert 'interrupted on purpose' in proc.stderr
+
+    cost = json.loads((work_dir / 'cost.json').read_text())
+    assert cost['complete'] is False
+    assert cost['iters'] == 2  # the hook raised inside the third iteration's after_train_iter
+    assert cost['train_gflops_per_image'] > 0  # counted on the second iteration
+    assert cost['peak_memory_mb'] > 0
