@@ -54,17 +54,21 @@ def mmengine_checkpoint_globals() -> List[Any]:
     """The non-tensor classes and functions that an MMEngine checkpoint pickles.
 
     A checkpoint saved by mmengine's runner holds, besides tensors and plain containers, the
-    message hub's :class:`~mmengine.logging.HistoryBuffer` objects and the NumPy arrays and
-    scalars inside them and inside ``meta``. None of these runs code when unpickled.
+    message hub's :class:`~mmengine.logging.HistoryBuffer` objects, the NumPy arrays and
+    scalars inside them and inside ``meta``, and each buffer's statistics methods, pickled as
+    ``getattr(HistoryBuffer, 'mean')``. ``builtins.getattr`` itself is not allowed: the name
+    maps to :func:`history_buffer_statistic`, which resolves those methods and nothing else.
 
     Returns:
-        list: objects to pass to :func:`torch.serialization.add_safe_globals`.
+        list: objects (or ``(object, name)`` pairs) for
+        :func:`torch.serialization.add_safe_globals`.
     """
     from mmengine.logging import HistoryBuffer
 
     np_core = getattr(np, '_core', None) or np.core
     allowed: List[Any] = [
         HistoryBuffer,
+        (history_buffer_statistic, 'builtins.getattr'),
         np.ndarray,
         np.dtype,
         np_core.multiarray._reconstruct,
@@ -75,6 +79,31 @@ def mmengine_checkpoint_globals() -> List[Any]:
                         np.uint32, np.uint64, np.float16, np.float32, np.float64, np.str_):
         allowed.append(type(np.dtype(scalar_type)))
     return allowed
+
+
+_DEFAULT_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
+def history_buffer_statistic(owner: Any, name: str) -> Callable:
+    """``getattr`` as MMEngine checkpoints use it: a statistics method of HistoryBuffer only.
+
+    Args:
+        owner: must be :class:`mmengine.logging.HistoryBuffer`.
+        name: a statistics method registered on it (``mean``, ``max``, ...).
+
+    Returns:
+        Callable: the unbound method.
+
+    Raises:
+        pickle.UnpicklingError: for anything else, which a checkpoint has no reason to hold.
+    """
+    from mmengine.logging import HistoryBuffer
+    known = set(_DEFAULT_STATISTICS) | set(HistoryBuffer._statistics_methods)
+    if owner is HistoryBuffer and isinstance(name, str) and name in known:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'checkpoint asks for getattr({owner!r}, {name!r}); only HistoryBuffer statistics '
+        f'methods ({", ".join(sorted(known))}) are allowed')
 
 
 def _refuse_clearly(load: Callable[..., Any]) -> Callable[..., Any]:

@@ -10,7 +10,7 @@ import pytest
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-from tiny_coco import coco_cfg_options, write_tiny_coco  # noqa: E402
+from tiny_coco import coco_cfg_dict, coco_cfg_options, write_tiny_coco  # noqa: E402
 
 TINY_FASTER_RCNN = osp.join(REPO, 'tests', 'configs', 'faster-rcnn_r18-tiny_fpn_coco.py')
 
@@ -49,3 +49,39 @@ def tiny_coco(tmp_path_factory) -> str:
 def tiny_coco_options(tiny_coco) -> List[str]:
     """``--cfg-options`` values that point a stock COCO config at :func:`tiny_coco`."""
     return coco_cfg_options(tiny_coco)
+
+
+@pytest.fixture(scope='session')
+def trained_tiny(tmp_path_factory, tiny_coco_options) -> str:
+    """Work dir of TINY_FASTER_RCNN trained for 2 epochs through tools/train.py.
+
+    Holds ``epoch_1.pth`` and ``epoch_2.pth`` (6 iterations per epoch).
+    """
+    work_dir = str(tmp_path_factory.mktemp('trained_tiny'))
+    run_tool(['tools/train.py', TINY_FASTER_RCNN, '--work-dir', work_dir,
+              '--cfg-options', *tiny_coco_options])
+    return work_dir
+
+
+@pytest.fixture(scope='session')
+def tiny_coco_cfg(tiny_coco) -> dict:
+    """The same as :func:`tiny_coco_options`, as a dict for ``Config.merge_from_dict``."""
+    return coco_cfg_dict(tiny_coco)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on, for a torchrun rendezvous."""
+    import socket
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def find_metrics_json(work_dir: str) -> dict:
+    """The metrics mmengine's test loop logged: ``<work_dir>/<timestamp>/<timestamp>.json``."""
+    import glob
+    import json
+    found = sorted(glob.glob(osp.join(work_dir, '*', '*.json')))
+    assert found, f'no metrics json under {work_dir}'
+    with open(found[-1]) as f:
+        return json.load(f)

@@ -83,14 +83,19 @@ def write_tiny_coco(root: str, num_train: int = 24, num_val: int = 15) -> str:
     return root
 
 
-def coco_cfg_options(root: str) -> List[str]:
-    """``--cfg-options`` that point a stock MMDetection COCO config at ``root``."""
+def coco_cfg_dict(root: str) -> Dict[str, str]:
+    """Config fields (dotted keys) that point a stock MMDetection COCO config at ``root``."""
     root = root.rstrip('/') + '/'
     val_ann = f'{root}annotations/instances_val2017.json'
-    return [
-        f'train_dataloader.dataset.data_root={root}',
-        f'val_dataloader.dataset.data_root={root}',
-        f'test_dataloader.dataset.data_root={root}',
-        f'val_evaluator.ann_file={val_ann}',
-        f'test_evaluator.ann_file={val_ann}',
-    ]
+    return {
+        'train_dataloader.dataset.data_root': root,
+        'val_dataloader.dataset.data_root': root,
+        'test_dataloader.dataset.data_root': root,
+        'val_evaluator.ann_file': val_ann,
+        'test_evaluator.ann_file': val_ann,
+    }
+
+
+def coco_cfg_options(root: str) -> List[str]:
+    """The same as ``--cfg-options`` arguments."""
+    return [f'{key}={value}' for key, value in coco_cfg_dict(root).items()]

@@ -1,0 +1,183 @@
+"""Each fix in mmfrozen.compat works, and is still needed (it fails without it)."""
+import json
+import os
+import os.path as osp
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from conftest import REPO, TINY_FASTER_RCNN, tool_env
+
+import mmfrozen
+from mmfrozen import compat
+
+
+def run_snippet(code: str, *, no_compat: bool = False) -> subprocess.CompletedProcess:
+    """Run Python code in a fresh interpreter, with or without mmfrozen's fixes."""
+    env = tool_env(MMFROZEN_NO_COMPAT='1' if no_compat else '0')
+    return subprocess.run([sys.executable, '-c', textwrap.dedent(code)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_all_fixes_applied_on_import():
+    assert mmfrozen.compat.apply_all() == [
+        'allow_mmengine_checkpoints', 'patch_lvis_numpy', 'patch_cpu_launcher',
+        'patch_cpu_ddp', 'patch_package_lookup'
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# torch.load(weights_only=True) and MMEngine checkpoints
+# ---------------------------------------------------------------------------------------------
+def test_mmengine_checkpoint_loads_with_weights_only(trained_tiny):
+    ckpt = osp.join(trained_tiny, 'epoch_1.pth')
+    state = torch.load(ckpt, map_location='cpu', weights_only=True)
+    assert state['meta']['epoch'] == 1 and state['meta']['iter'] == 6
+    hub = state['message_hub']['log_scalars']
+    assert any(key.startswith('train/') for key in hub)
+
+
+def test_checkpoint_globals_are_exactly_what_mmengine_saves(trained_tiny):
+    """The allow-list covers what a real checkpoint pickles (and names nothing that runs code)."""
+    ckpt = osp.join(trained_tiny, 'epoch_1.pth')
+    # Asked in a fresh interpreter: in this one, mmfrozen's allow-list hides them.
+    proc = run_snippet(f"""
+        import torch
+        print(*torch.serialization.get_unsafe_globals_in_checkpoint({ckpt!r}))
+    """, no_compat=True)
+    needed = set(proc.stdout.split())
+    allowed = {g[1] if isinstance(g, tuple) else f'{g.__module__}.{g.__qualname__}'
+               for g in compat.mmengine_checkpoint_globals()}
+    assert needed, 'torch no longer needs an allow-list for MMEngine checkpoints: drop the fix'
+    assert needed <= allowed, f'not allowed yet: {needed - allowed}'
+    for obj in compat.mmengine_checkpoint_globals():
+        assert obj not in (os.system, eval, exec, getattr, subprocess.Popen)
+
+
+def test_getattr_in_a_checkpoint_reaches_only_history_buffer_statistics(tmp_path):
+    """Pickled ``getattr`` resolves HistoryBuffer.mean, but not a path to os.system."""
+    from mmengine.logging import HistoryBuffer
+
+    class GetattrCall:
+        def __init__(self, owner, name):
+            self.owner, self.name = owner, name
+
+        def __reduce__(self):
+            return (getattr, (self.owner, self.name))
+
+    ok = tmp_path / 'ok.pth'
+    torch.save({'m': GetattrCall(HistoryBuffer, 'mean')}, ok)
+    assert torch.load(ok, weights_only=True)['m'] is HistoryBuffer.mean
+    bad = tmp_path / 'bad.pth'
+    torch.save({'m': GetattrCall(HistoryBuffer, '__init__')}, bad)
+    with pytest.raises(pickle.UnpicklingError, match='only HistoryBuffer statistics'):
+        torch.load(bad, weights_only=True)
+
+
+def test_without_fix_torch_refuses_mmengine_checkpoint(trained_tiny):
+    ckpt = osp.join(trained_tiny, 'epoch_1.pth')
+    proc = run_snippet(f"""
+        from mmengine.runner import CheckpointLoader
+        CheckpointLoader.load_checkpoint({ckpt!r}, map_location='cpu')
+    """, no_compat=True)
+    assert proc.returncode != 0
+    assert 'Weights only load failed' in proc.stderr
+
+
+class _RunsCommand:
+    """An object whose unpickling runs a shell command: what a hostile checkpoint holds."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f'touch {self.marker}', ))
+
+
+def test_checkpoint_that_runs_code_is_refused(tmp_path):
+    marker = tmp_path / 'pwned'
+    ckpt = tmp_path / 'hostile.pth'
+    with open(ckpt, 'wb') as f:
+        torch.save({'state_dict': {}, 'meta': _RunsCommand(str(marker))}, f)
+    from mmengine.runner import CheckpointLoader
+    with pytest.raises(pickle.UnpicklingError) as info:
+        CheckpointLoader.load_checkpoint(str(ckpt), map_location='cpu')
+    assert str(ckpt) in str(info.value) and 'untrusted' in str(info.value)
+    assert 'system' in str(info.value)
+    assert not marker.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# lvis 0.5.3 and NumPy 2
+# ---------------------------------------------------------------------------------------------
+LVIS_EVAL = """
+    import json, tempfile, os
+    import mmfrozen  # applies the fixes unless MMFROZEN_NO_COMPAT=1
+    from lvis import LVIS, LVISEval, LVISResults
+    gt = dict(
+        images=[dict(id=1, width=100, height=100, neg_category_ids=[],
+                     not_exhaustive_category_ids=[])],
+        categories=[{'id': 1, 'name': 'a', 'frequency': 'r', 'image_count': 1,
+                     'instance_count': 1, 'synset': 'a', 'synonyms': ['a'], 'def': 'a'}],
+        annotations=[dict(id=1, image_id=1, category_id=1, bbox=[10, 10, 20, 20], area=400,
+                          segmentation=[[10, 10, 30, 10, 30, 30, 10, 30]])])
+    path = os.path.join(tempfile.mkdtemp(), 'gt.json')
+    json.dump(gt, open(path, 'w'))
+    lvis_gt = LVIS(path)
+    dt = LVISResults(lvis_gt, [dict(image_id=1, category_id=1, bbox=[10, 10, 20, 20],
+                                    score=0.9)])
+    ev = LVISEval(lvis_gt, dt, 'bbox')
+    ev.run()
+    print('AP', ev.results['AP'])
+"""
+
+
+def test_lvis_eval_runs_on_numpy2():
+    proc = run_snippet(LVIS_EVAL)
+    assert proc.returncode == 0, proc.stderr
+    assert abs(float(proc.stdout.split()[-1]) - 1.0) < 1e-9  # a perfect detection
+
+
+def test_without_fix_lvis_eval_fails_on_numpy2():
+    proc = run_snippet(LVIS_EVAL, no_compat=True)
+    assert proc.returncode != 0
+    assert "has no attribute 'float'" in proc.stderr
+
+
+def test_lvis_fix_leaves_numpy_itself_alone():
+    import numpy as np
+    assert not hasattr(np, 'float')
+
+
+# ---------------------------------------------------------------------------------------------
+# `mmdet::` bases without pkg_resources
+# ---------------------------------------------------------------------------------------------
+NO_PKG_RESOURCES = f"""
+    import sys
+    sys.modules['pkg_resources'] = None  # as with setuptools>=81
+    import mmfrozen
+    from mmengine.config import Config
+    cfg = Config.fromfile({TINY_FASTER_RCNN!r})
+    print(cfg.model.type, cfg.model.backbone.depth)
+"""
+
+
+def test_mmdet_bases_resolve_without_pkg_resources():
+    proc = run_snippet(NO_PKG_RESOURCES)
+    assert proc.returncode == 0, proc.stderr
+    assert 'FasterRCNN 18' in proc.stdout
+
+
+def test_without_fix_mmdet_bases_need_pkg_resources():
+    proc = run_snippet(NO_PKG_RESOURCES, no_compat=True)
+    assert proc.returncode != 0
+    assert 'pkg_resources' in proc.stderr
+
+
+def test_get_installed_path_matches_import():
+    import mmdet
+    assert compat.get_installed_path('mmdet') == osp.dirname(mmdet.__file__)
+    assert compat.is_installed('mmdet') and not compat.is_installed('no_such_package_xyz')
