@@ -1,0 +1,191 @@
+"""Write configs/README.md: a table of every config, read from the configs themselves.
+
+Each config is loaded and its model built on the CPU (no weights loaded): the table gives the
+detector, backbone, neck, arm (frozen / fine-tuned / scratch / LVIS stage 2), dataset, schedule,
+and total and trainable parameters (trainable after ``mmfrozen.models.freeze.apply_freeze``, as
+FrozenBackboneRunner freezes). Beside the rows the paper has, its COCO box AP and trained
+parameters.
+
+Usage::
+
+    python tools/misc/config_table.py [--configs-dir configs] [--out configs/README.md]
+"""
+import argparse
+import glob
+import os.path as osp
+import sys
+from typing import Dict, List, Optional, Tuple
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+import torch  # noqa: E402
+from mmengine.config import Config  # noqa: E402
+from mmengine.registry import init_default_scope  # noqa: E402
+from mmengine.utils import track_iter_progress  # noqa: E402
+
+import mmfrozen  # noqa: E402,F401
+from mmdet.registry import MODELS  # noqa: E402
+from mmfrozen.models.freeze import apply_freeze  # noqa: E402
+
+# Vasconcelos et al., CVPR 2022, COCO val box AP with an ImageNet backbone (fine-tuned, frozen)
+# and the parameters trained with the backbone frozen, keyed by (detector, depth, neck).
+PAPER_COCO: Dict[Tuple[str, int, str], Dict[str, str]] = {
+    ('FasterRCNN', 101, 'FPN'): dict(finetune='48.6', frozen='42.1', trained='21.9M of 83.5M'),
+    ('FasterRCNN', 101, 'NASFPN'): dict(finetune='49.0', frozen='49.1',
+                                        trained='40.9M of 102.6M'),
+    ('CascadeRCNN', 50, 'NASFPN'): dict(finetune='50.3', frozen='51.0', trained=''),
+    ('CascadeRCNN', 101, 'NASFPN'): dict(finetune='51.1', frozen='51.8',
+                                         trained='71.3M of 132.9M'),
+}
+DATASETS = {'coco': 'COCO', 'lvis-v1': 'LVIS v1', 'voc0712': 'VOC 07+12'}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Write the table of configs (configs/README.md)')
+    parser.add_argument('--configs-dir', default='configs', help='the configs folder')
+    parser.add_argument('--out', default=None, help='output file (default: <configs-dir>/README.md)')
+    return parser.parse_args()
+
+
+def list_configs(configs_dir: str) -> List[str]:
+    """Config files under ``configs_dir``, without ``_base_/`` fragments and ``mini/``.
+
+    Args:
+        configs_dir: the configs folder.
+
+    Returns:
+        list[str]: paths relative to ``configs_dir``, sorted.
+    """
+    paths = glob.glob(osp.join(configs_dir, '**', '*.py'), recursive=True)
+    rels = (osp.relpath(p, configs_dir) for p in paths)
+    return sorted(r for r in rels if not r.startswith(('_base_', 'mini')))
+
+
+def arm_of(name: str) -> str:
+    """The experiment arm a config name says: frozen, fine-tuned, scratch or LVIS stage 2."""
+    stem = osp.basename(name)
+    for token, arm in (('-frozen_', 'frozen'), ('-finetune_', 'fine-tuned'),
+                       ('-scratch_', 'scratch')):
+        if token in stem:
+            return arm
+    if 'stage2' in stem:
+        return 'stage 2 (classifier only)'
+    return 'other'
+
+
+def schedule_of(name: str, cfg: Config) -> str:
+    """The schedule token of the config name and the passes over the data it makes."""
+    stem = osp.splitext(osp.basename(name))[0]
+    token = stem.split('_')[-2]
+    epochs = cfg.train_cfg.get('max_epochs')
+    dataset = cfg.train_dataloader.dataset
+    times = dataset.get('times', 1) if dataset.get('type') == 'RepeatDataset' else 1
+    if epochs is None:
+        return token
+    return f'{token} ({epochs * times} ep)'
+
+
+def dataset_of(name: str) -> str:
+    stem = osp.splitext(osp.basename(name))[0]
+    return DATASETS.get(stem.split('_')[-1], stem.split('_')[-1])
+
+
+def count_parameters(cfg: Config) -> Tuple[int, int]:
+    """Total and trainable parameters of the config's model, frozen as the runner freezes it.
+
+    Args:
+        cfg: the loaded config.
+
+    Returns:
+        tuple[int, int]: total and trainable parameter counts.
+    """
+    model = MODELS.build(cfg.model)
+    apply_freeze(model, cfg.get('freeze'))
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return total, trainable
+
+
+def paper_cells(cfg: Config, name: str) -> Tuple[str, str]:
+    """The paper's box AP and trained parameters for this row, or empty cells."""
+    if dataset_of(name) != 'COCO':
+        return '', ''
+    model = cfg.model
+    key = (model.type, model.backbone.get('depth'), model.neck.type)
+    row: Optional[Dict[str, str]] = PAPER_COCO.get(key)
+    arm = arm_of(name)
+    if row is None or arm not in ('frozen', 'fine-tuned'):
+        return '', ''
+    box_ap = row['frozen' if arm == 'frozen' else 'finetune']
+    return box_ap, row['trained'] if arm == 'frozen' else ''
+
+
+def table_rows(configs_dir: str) -> List[List[str]]:
+    """One row of cells per config."""
+    init_default_scope('mmdet')
+    rows = []
+    for name in track_iter_progress(list_configs(configs_dir)):
+        cfg = Config.fromfile(osp.join(configs_dir, name))
+        with torch.no_grad():
+            total, trainable = count_parameters(cfg)
+        backbone = cfg.model.backbone
+        box_ap, trained = paper_cells(cfg, name)
+        rows.append([
+            f'[{osp.basename(name)}]({name})', cfg.model.type,
+            f"{backbone.type}-{backbone.get('depth', '')}".rstrip('-'), cfg.model.neck.type,
+            arm_of(name), dataset_of(name), schedule_of(name, cfg), f'{total / 1e6:.1f}M',
+            f'{trainable / 1e6:.1f}M', box_ap, trained
+        ])
+    return rows
+
+
+HEADER = ['config', 'detector', 'backbone', 'neck', 'arm', 'dataset', 'schedule', 'params',
+          'trainable', 'paper box AP', 'paper trained params']
+
+INTRO = """# Configs
+
+Generated by `python tools/misc/config_table.py` from the configs themselves (do not edit by
+hand). Each frozen config is its fine-tuned twin plus
+[`_base_/frozen-backbone.py`](_base_/frozen-backbone.py), which sets
+`runner_type = 'FrozenBackboneRunner'` and `freeze = dict(modules=['backbone'], ...)`: the whole
+backbone (stem, every stage, BN statistics and affine parameters) is frozen when the model is
+built and checked during training. Fine-tuned twins follow MMDetection's recipe (stem and first
+stage frozen, BN in eval mode); the scratch twin trains a randomly initialised backbone.
+
+*params* and *trainable* count the model as the runner builds and freezes it. *paper box AP*
+and *paper trained params* are Vasconcelos et al. (CVPR 2022), COCO val, ImageNet backbone,
+for the same detector, backbone and neck: the paper trains with its own long large-scale-jitter
+schedule and heads, so it is a reference point, not the expected result of a shorter schedule.
+The paper's parameter totals include parts MMDetection's models do not have.
+
+LVIS stage 2 configs retrain only the final classification layer from a stage-1 checkpoint,
+given with `--cfg-options load_from=...` (the freeze check refuses to run without it).
+"""
+
+
+def render(rows: List[List[str]]) -> str:
+    """The README text: an introduction and one table per config folder."""
+    lines = [INTRO]
+    folders: Dict[str, List[List[str]]] = {}
+    for row in rows:
+        folder = row[0].split('](')[1].split('/')[0]
+        folders.setdefault(folder, []).append(row)
+    for folder, folder_rows in folders.items():
+        lines += [f'## {folder}', '', '| ' + ' | '.join(HEADER) + ' |',
+                  '|' + '---|' * len(HEADER)]
+        lines += ['| ' + ' | '.join(row) + ' |' for row in folder_rows]
+        lines.append('')
+    return '\n'.join(lines)
+
+
+def main() -> None:
+    args = parse_args()
+    out = args.out or osp.join(args.configs_dir, 'README.md')
+    text = render(table_rows(args.configs_dir))
+    with open(out, 'w') as f:
+        f.write(text)
+    print(f'\nwrote {out}')
+
+
+if __name__ == '__main__':
+    main()
