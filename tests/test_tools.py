@@ -43,6 +43,9 @@ def test_resume_restores_iteration_and_optimizer(trained_tiny, tiny_coco_cfg, tm
     cfg.merge_from_dict(tiny_coco_cfg)
     cfg.work_dir = str(tmp_path)
     runner = Runner.from_cfg(cfg)
+    # in the order Runner.train() builds them before it resumes
+    runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
+    runner.param_schedulers = runner.build_param_scheduler(runner.param_schedulers)
     runner.resume(ckpt)
     assert (runner.epoch, runner.iter) == (1, 6)
     saved = torch.load(ckpt, map_location='cpu', weights_only=True)

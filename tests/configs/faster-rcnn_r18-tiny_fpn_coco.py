@@ -10,7 +10,9 @@ model = dict(
     rpn_head=dict(in_channels=32, feat_channels=32),
     roi_head=dict(
         bbox_roi_extractor=dict(out_channels=32),
-        bbox_head=dict(in_channels=32, fc_out_channels=64)))
+        bbox_head=dict(in_channels=32, fc_out_channels=64, num_classes=3)),
+    # a few iterations leave every score low: keep them all, so that there is AP to compare
+    test_cfg=dict(rcnn=dict(score_thr=0.0)))
 
 pipeline_scale = (128, 128)
 train_pipeline = [
@@ -26,12 +28,13 @@ test_pipeline = [
     dict(type='PackDetInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
 ]
+metainfo = dict(classes=('person', 'bicycle', 'car'))  # the classes tiny_coco draws
 train_dataloader = dict(
     batch_size=4, num_workers=0, persistent_workers=False,
-    dataset=dict(pipeline=train_pipeline))
+    dataset=dict(metainfo=metainfo, pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=2, num_workers=0, persistent_workers=False,
-    dataset=dict(pipeline=test_pipeline))
+    dataset=dict(metainfo=metainfo, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
 train_cfg = dict(max_epochs=2, val_interval=2)
