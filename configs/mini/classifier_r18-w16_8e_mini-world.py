@@ -1,7 +1,9 @@
 # Upstream of the mini reproduction: the mini world's "ImageNet" classifier. A ResNet-18 of base
 # width 16 (the detectors' backbone), global pooling and a linear head, trained on the balanced
-# classification set that tools/mini_reproduction.py renders (64 classes, 64x64 images).
-# Its `backbone.*` weights become the detectors' pre-trained backbone (mmfrozen.mini.backbone_export).
+# classification set that tools/mini_reproduction.py renders (64 classes, 48x48 images,
+# objects of 22-41 pixels as in the detection images).
+# Its `backbone.*` weights become the detectors' pre-trained backbone
+# (mmfrozen.mini.backbone_export).
 _base_ = 'mmdet::_base_/default_runtime.py'
 custom_imports = dict(imports=['mmfrozen'], allow_failed_imports=False)
 
@@ -58,5 +60,6 @@ param_scheduler = [
 
 default_hooks = dict(
     logger=dict(interval=20),
-    checkpoint=dict(interval=max_epochs, max_keep_ckpts=1, save_last=True))
+    # every epoch, so that an interrupted run resumes (tools/mini_reproduction.py does)
+    checkpoint=dict(interval=1, max_keep_ckpts=1, save_last=True))
 randomness = dict(seed=0)

@@ -92,5 +92,6 @@ param_scheduler = [
 custom_hooks = [dict(type='CostReportHook')]
 default_hooks = dict(
     logger=dict(interval=20),
-    checkpoint=dict(interval=max_epochs, max_keep_ckpts=1, save_last=True))
+    # every epoch, so that an interrupted run resumes (tools/mini_reproduction.py does)
+    checkpoint=dict(interval=1, max_keep_ckpts=1, save_last=True))
 randomness = dict(seed=0)

@@ -1,0 +1,82 @@
+"""tools/mini_reproduction.py end to end at tiny scale: every step, real runner, real outputs."""
+import json
+import math
+import os.path as osp
+
+import pytest
+from conftest import run_tool
+
+DETECTORS = ('faster-rcnn_r18-finetune_fpn_mini-lvis', 'faster-rcnn_r18-frozen_fpn_mini-lvis',
+             'faster-rcnn_r18-frozen_nasfpn_mini-lvis')
+
+
+@pytest.fixture(scope='module')
+def tiny_run(tmp_path_factory):
+    work_dir = str(tmp_path_factory.mktemp('mini_reproduction'))
+    proc = run_tool(['tools/mini_reproduction.py', '--scale', 'tiny', '--work-dir', work_dir,
+                     '--threads', '1', '--jobs', '2'], timeout=600)
+    return work_dir, proc
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def test_every_step_finished(tiny_run):
+    work_dir, _ = tiny_run
+    for folder in ('data/classification', 'data/mini_lvis', 'classifier', 'classifier/export',
+                   *(f'runs/{name}/seed0' for name in DETECTORS)):
+        with open(osp.join(work_dir, folder, 'done.json')) as handle:
+            assert _is_number(json.load(handle)['elapsed_s']), folder
+    assert osp.isfile(osp.join(work_dir, 'data', 'classification', 'world_classes.png'))
+    with open(osp.join(work_dir, 'classifier', 'done.json')) as handle:
+        accuracy = json.load(handle)['accuracy']
+    assert 0 <= accuracy['top1'] <= 100 and 0 <= accuracy['top5'] <= 100
+    assert osp.isfile(osp.join(work_dir, 'classifier', 'backbone_r18-w16.pth'))
+    with open(osp.join(work_dir, 'timing.json')) as handle:
+        assert _is_number(json.load(handle)['timing_s']['total'])
+
+
+def test_each_detector_was_evaluated_and_costed(tiny_run):
+    work_dir, _ = tiny_run
+    for name in DETECTORS:
+        run_dir = osp.join(work_dir, 'runs', name, 'seed0')
+        with open(osp.join(run_dir, 'stratified_eval', 'summary.json')) as handle:
+            summary = json.load(handle)
+        text = json.dumps(summary)
+        assert 'APr' in text and 'APf' in text, name
+        with open(osp.join(run_dir, 'cost.json')) as handle:
+            cost = json.load(handle)
+        assert cost['complete'] and cost['params']['trainable'] > 0, name
+    frozen = osp.join(work_dir, 'runs', DETECTORS[1], 'seed0', 'cost.json')
+    finetune = osp.join(work_dir, 'runs', DETECTORS[0], 'seed0', 'cost.json')
+    with open(frozen) as f, open(finetune) as g:
+        frozen_cost, finetune_cost = json.load(f), json.load(g)
+    assert frozen_cost['params']['backbone']['trainable'] == 0
+    assert finetune_cost['params']['backbone']['trainable'] > 0
+
+
+def test_table_printed_and_saved_with_plots(tiny_run):
+    work_dir, proc = tiny_run
+    assert 'Mini reproduction (tiny scale, 1 seed(s)) finished' in proc.stdout
+    for name in DETECTORS:
+        assert name in proc.stdout
+    with open(osp.join(work_dir, 'compare', 'table.json')) as handle:
+        rows = json.load(handle)
+    rows = rows['rows'] if isinstance(rows, dict) else rows
+    assert [row['config'] for row in rows] == list(DETECTORS)
+    assert all(_is_number(row['AP']) for row in rows)
+    assert osp.isfile(osp.join(work_dir, 'compare', 'metrics.png'))
+
+
+def test_rerun_reuses_finished_steps(tiny_run):
+    work_dir, first = tiny_run
+    proc = run_tool(['tools/mini_reproduction.py', '--scale', 'tiny', '--work-dir', work_dir],
+                    timeout=300)
+    lines = (proc.stdout + proc.stderr).splitlines()
+    for step in ('classification-data', 'detection-data', 'classifier', 'export', *DETECTORS):
+        assert any(step in line and 'reused' in line for line in lines), step
+    text = '\n'.join(lines)
+    assert 'started' not in text
+    table = first.stdout[first.stdout.index('| config'):]
+    assert proc.stdout[proc.stdout.index('| config'):] == table
