@@ -178,3 +178,23 @@ def test_mini_configs_match_the_default_world():
     classifier = Config.fromfile(osp.join(REPO, 'configs', 'mini',
                                           'classifier_r18-w16_8e_mini-world.py'))
     assert classifier.model.num_classes == len(reproduction.classes)
+
+
+def test_steps_are_reused_unless_forced(tmp_path):
+    """A finished step is skipped; ``force`` redoes it from scratch."""
+    reproduction = MiniReproduction(str(tmp_path), SCALES['tiny'])
+    reproduction.classification_data()
+    done = osp.join(reproduction.classification_dir, 'done.json')
+    stray = osp.join(reproduction.classification_dir, 'stray.txt')
+    with open(done) as handle:
+        first = json.load(handle)
+    open(stray, 'w').close()
+    again = MiniReproduction(str(tmp_path), SCALES['tiny'])
+    again.classification_data()
+    assert osp.isfile(stray) and 'classification-data' not in again.timing
+    with open(done) as handle:
+        assert json.load(handle) == first
+    MiniReproduction(str(tmp_path), SCALES['tiny'], force=True).classification_data()
+    assert not osp.exists(stray)
+    data = np.load(osp.join(reproduction.classification_dir, 'train.npz'))
+    assert len(data['labels']) == len(reproduction.classes) * 16
