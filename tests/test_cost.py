@@ -187,3 +187,10 @@ def test_every_detector_family_measures(config, options):
     assert result['step_time_s'] > 0
     # frozen_stages=1 in these configs: the stem and layer1 do not train
     assert 0 < result['params']['backbone']['trainable'] < result['params']['backbone']['total']
+
+
+def test_input_shape_is_the_padded_batch():
+    result = measure_training_cost(TINY_FASTER_RCNN, 'cpu', batch_size=1, shape=(100, 150),
+                                   steps=1, warmup=0)
+    assert result['shape'] == [100, 150]
+    assert result['input_shape'] == [128, 160]  # the config's pad_size_divisor=32

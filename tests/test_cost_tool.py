@@ -19,6 +19,7 @@ def test_cost_tool_compares_frozen_with_finetuned(tmp_path):
     for result in (finetuned, frozen):
         assert result['batch_size'] == 4  # the config's train batch size
         assert result['shape'] == [128, 128]  # its Resize scale
+        assert result['input_shape'] == [128, 128]  # a multiple of pad_size_divisor=32
         assert len(result['step_times_s']) == 2
         assert result['peak_memory_source'] == 'model_estimate'
     assert frozen['frozen_modules'] == ['backbone']

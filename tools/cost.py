@@ -24,7 +24,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Measure the training cost of detector configs (one real training step '
         'on synthetic data) and compare them to the first')
-    parser.add_argument('configs', nargs='+', metavar='CONFIG', help='config file paths (mmdet::... names one of MMDetection\'s)')
+    parser.add_argument('configs', nargs='+', metavar='CONFIG',
+                        help="config files; mmdet::PATH names one of MMDetection's")
     parser.add_argument('--device', default=None,
                         help='device to measure on (default: cuda if available, else cpu)')
     parser.add_argument('--batch-size', type=int, default=None,

@@ -6,7 +6,8 @@ synthetic batch (``tools/cost.py`` prints and saves it for several configs);
 
 A measurement (one dict per config, also in ``tools/cost.py --out`` JSON under ``results``)::
 
-    config, device, batch_size, shape [H, W], frozen_modules
+    config, device, batch_size, shape [H, W] (images), input_shape [H, W] (padded batch),
+    frozen_modules
     params: {total, trainable, backbone: {total, trainable}, neck: {...}, heads: {...}}
     train_gflops_per_image, train_gflops_forward_per_image, train_gflops_backward_per_image
     saved_activations_mb          # activations autograd keeps for backward, whole batch

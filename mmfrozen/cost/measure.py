@@ -4,7 +4,7 @@ import gc
 import os.path as osp
 import statistics
 import time
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.config import Config
@@ -60,7 +60,10 @@ def load_config(config: Union[str, Config], cfg_options: Optional[dict] = None) 
     Returns:
         Config: the config, its ``custom_imports`` imported.
     """
-    cfg = Config.fromfile(resolve_config_path(config)) if isinstance(config, str) else copy.deepcopy(config)
+    if isinstance(config, str):
+        cfg = Config.fromfile(resolve_config_path(config))
+    else:
+        cfg = copy.deepcopy(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     return cfg
@@ -108,8 +111,18 @@ def _synchronize(device: torch.device) -> None:
 
 
 def _instrumented_step(model: nn.Module, optim_wrapper: OptimWrapper,
-                       batch: dict) -> Tuple[TrainingFlopCounter, int]:
-    """One training step that counts FLOPs and the activations saved for backward."""
+                       batch: dict) -> Tuple[TrainingFlopCounter, int, List[int]]:
+    """One training step that counts FLOPs and the activations saved for backward.
+
+    Returns:
+        tuple: the FLOP counter, the saved activation bytes, and the ``[H, W]`` of the batch
+        the model saw (after the data pre-processor's padding).
+    """
+    input_shapes: List[List[int]] = []
+
+    def record_input_shape(module: nn.Module, args: Any, output: dict) -> None:
+        input_shapes.append(list(output['inputs'].shape[-2:]))
+
     counter = TrainingFlopCounter()
     saved = SavedActivationTracker([*model.parameters(), *model.buffers()])
     saved_bytes: List[int] = []
@@ -118,13 +131,17 @@ def _instrumented_step(model: nn.Module, optim_wrapper: OptimWrapper,
         counter.mark_backward_start()
         saved_bytes.append(saved.live_bytes())
 
-    with watch_backward(optim_wrapper, on_backward_start, counter.mark_backward_end):
-        with counter, saved:
-            model.train_step(batch, optim_wrapper)
+    handle = model.data_preprocessor.register_forward_hook(record_input_shape)
+    try:
+        with watch_backward(optim_wrapper, on_backward_start, counter.mark_backward_end):
+            with counter, saved:
+                model.train_step(batch, optim_wrapper)
+    finally:
+        handle.remove()
     if not saved_bytes:
         raise RuntimeError('the training step never called optim_wrapper.backward; cannot split '
                            'forward from backward')
-    return counter, saved_bytes[0]
+    return counter, saved_bytes[0], input_shapes[0]
 
 
 def measure_training_cost(config: Union[str, Config],
@@ -153,7 +170,7 @@ def measure_training_cost(config: Union[str, Config],
         seed: torch seed set before the model is built, so that measurements repeat.
 
     Returns:
-        dict: the measurement (see ``docs`` of :mod:`mmfrozen.cost`): ``params``,
+        dict: the measurement (format in :mod:`mmfrozen.cost`): ``params``,
         ``train_gflops_per_image`` (+ ``_forward_``/``_backward_``),
         ``saved_activations_mb``, ``params_mb``, ``grads_mb``, ``optimizer_state_mb``,
         ``peak_memory_mb`` + ``peak_memory_source``, ``step_time_s`` (median) and more.
@@ -177,7 +194,8 @@ def measure_training_cost(config: Union[str, Config],
     frozen_modules = [frozen_modules] if isinstance(frozen_modules, str) else list(frozen_modules)
     batch = synthetic_batch(batch_size, shape, with_mask=train_loads_masks(cfg))
 
-    counter, saved_bytes = _instrumented_step(model, optim_wrapper, copy.deepcopy(batch))
+    counter, saved_bytes, input_shape = _instrumented_step(model, optim_wrapper,
+                                                           copy.deepcopy(batch))
     state_bytes = model_state_bytes(model, optim_wrapper.optimizer)
     for _ in range(warmup):
         model.train_step(copy.deepcopy(batch), optim_wrapper)
@@ -202,6 +220,7 @@ def measure_training_cost(config: Union[str, Config],
         device=str(device),
         batch_size=batch_size,
         shape=list(shape),
+        input_shape=input_shape,
         frozen_modules=frozen_modules,
         params=count_parameters(model),
         train_gflops_per_image=counter.total / GIGA / batch_size,

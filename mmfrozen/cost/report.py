@@ -75,11 +75,13 @@ def format_cost_table(results: Sequence[dict]) -> str:
     Returns:
         str: the table.
     """
-    headers = ['config', 'params (M)'] + [header for _, header, _ in RATIO_METRICS]
+    headers = ['config', 'input', 'params (M)'] + [header for _, header, _ in RATIO_METRICS]
     lines = ['| ' + ' | '.join(headers) + ' |', '|' + '---|' * len(headers)]
     for index, result in enumerate(results):
         metrics = _metrics(result)
-        cells = [config_name(result['config']), f'{result["params"]["total"] / 1e6:.2f}']
+        height, width = result.get('input_shape') or result['shape']
+        cells = [config_name(result['config']), f'{height}x{width}',
+                 f'{result["params"]["total"] / 1e6:.2f}']
         for key, _, decimals in RATIO_METRICS:
             value = metrics[key]
             cell = '-' if value is None else f'{value:.{decimals}f}'

@@ -48,7 +48,7 @@ class CostReportHook(Hook):
     :mod:`mmfrozen.cost.flops` for what is counted) and divided by its batch size. Peak memory
     is the maximum over ranks of ``torch.cuda.max_memory_allocated`` (or of the process's
     maximum resident set size on a CPU). Iteration time runs from the end of one iteration to
-    the end of the next within an epoch (data loading and hooks included, validation not);
+    the end of the next (data loading and hooks included, validation and epoch ends not);
     data time is the part spent waiting for the batch; both are means over the iterations
     after ``warmup_iters``, leaving out the FLOP-counted one. ``iters`` is the number of
     iterations this run completed.
@@ -120,8 +120,7 @@ class CostReportHook(Hook):
     def after_train_iter(self, runner, batch_idx: int, data_batch: Any = None,
                          outputs: Any = None) -> None:
         now = time.perf_counter()
-        counted = self._counting is not None
-        if counted:
+        if self._counting is not None:
             self._stop_counting()
         elif self._iters >= self.warmup_iters and self._iter_start is not None:
             self._iter_times.append(now - self._iter_start)
@@ -131,6 +130,10 @@ class CostReportHook(Hook):
         self._iter_start = time.perf_counter()
         if self.interval and self._iters % self.interval == 0:
             self._write(runner, complete=False)
+
+    def after_val(self, runner) -> None:
+        # Validation inside an iteration-based loop runs between two training iterations.
+        self._iter_start = time.perf_counter()
 
     def after_train_epoch(self, runner) -> None:
         self._write(runner, complete=False)
@@ -149,11 +152,14 @@ class CostReportHook(Hook):
         stack.enter_context(counter)
         self._counter, self._counting = counter, stack
 
-    def _stop_counting(self) -> None:
+    def _stop_counting(self, record: bool = True) -> None:
+        """Stop counting FLOPs; keep the count only if the iteration finished (``record``)."""
         if self._counting is None:
             return
         self._counting.close()
         self._counting = None
+        if not record:
+            return
         counter, per_image = self._counter, 1e9 * self._batch_size
         self._flops = dict(
             train_gflops_per_image=counter.total / per_image,
@@ -204,7 +210,7 @@ class CostReportHook(Hook):
     def _write_after_error(self, runner) -> None:
         """Write what there is, without masking the error that stopped training."""
         try:
-            self._stop_counting()
+            self._stop_counting(record=False)  # a partial count would mislead
             self._write(runner, complete=False, collective=False)
         except Exception as err:  # noqa: BLE001  the training error matters more
             print_log(f'CostReportHook could not write {self.out_file}: {err!r}',
