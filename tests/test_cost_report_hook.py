@@ -1,7 +1,10 @@
 """CostReportHook in real training runs through tools/train.py: complete and interrupted."""
 import json
+import os.path as osp
+import subprocess
+import sys
 
-from conftest import TINY_FASTER_RCNN, run_tool, tool_env
+from conftest import REPO, TINY_FASTER_RCNN, free_port, run_tool, tool_env
 
 # One epoch of 6 iterations (24 images, batch 4), no validation.
 ONE_EPOCH = ['train_cfg.max_epochs=1', 'train_cfg.val_interval=2',
@@ -56,6 +59,7 @@ def test_cost_json_written_by_a_frozen_training_run(tmp_path, tiny_coco_options)
     assert cost['train_gflops_forward_per_image'] > 0 < cost['train_gflops_backward_per_image']
     assert cost['peak_memory_source'] == 'cpu_max_rss'
     assert cost['peak_memory_mb'] > 100  # a Python process with torch and mmdet loaded
+    assert cost['peak_memory_mb_per_rank'] == [cost['peak_memory_mb']]
     assert cost['time_per_iter_s'] > cost['data_time_s'] > 0
     assert not list(work_dir.glob('*.tmp'))
 
@@ -78,3 +82,23 @@ def test_interrupted_run_leaves_incomplete_cost_json(tmp_path, tiny_coco_options
     assert cost['iters'] == 2  # the hook raised inside the third iteration's after_train_iter
     assert cost['train_gflops_per_image'] > 0  # counted on the second iteration
     assert cost['peak_memory_mb'] > 0
+
+
+def test_two_processes_report_the_peak_over_ranks(tmp_path, tiny_coco_options):
+    config = write_config(tmp_path, "dict(type='CostReportHook', interval=2)")
+    work_dir = tmp_path / 'work'
+    proc = subprocess.run(
+        ['bash', osp.join(REPO, 'tools', 'dist_train.sh'), config, '2', '--work-dir',
+         str(work_dir), '--cfg-options', *tiny_coco_options, *ONE_EPOCH,
+         'env_cfg.dist_cfg.backend=gloo'],
+        cwd=REPO, capture_output=True, text=True, timeout=900,
+        env=tool_env(PYTHON=sys.executable, PORT=str(free_port())))
+    assert proc.returncode == 0, proc.stderr[-6000:]
+
+    cost = json.loads((work_dir / 'cost.json').read_text())
+    assert cost['complete'] is True
+    assert cost['world_size'] == 2
+    assert cost['iters'] == 3  # 24 images, batch 4, two processes
+    per_rank = cost['peak_memory_mb_per_rank']
+    assert len(per_rank) == 2 and min(per_rank) > 100
+    assert cost['peak_memory_mb'] == max(per_rank)

@@ -7,11 +7,11 @@ import os.path as osp
 import resource
 import statistics
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from mmdet.registry import HOOKS
-from mmengine.dist import all_reduce, get_world_size, is_main_process
+from mmengine.dist import all_gather, get_rank, get_world_size, is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.runner.base_loop import BaseLoop
@@ -41,6 +41,7 @@ class CostReportHook(Hook):
          "train_gflops_per_image": float|null, "train_gflops_forward_per_image": float|null,
          "train_gflops_backward_per_image": float|null,
          "peak_memory_mb": float, "peak_memory_source": "cuda_max_memory_allocated"|"cpu_max_rss",
+         "peak_memory_mb_per_rank": [float],
          "time_per_iter_s": float|null, "data_time_s": float|null, "iters": int,
          "complete": bool}
 
@@ -86,7 +87,7 @@ class CostReportHook(Hook):
         self._counting: Optional[contextlib.ExitStack] = None
         self._counter: Optional[TrainingFlopCounter] = None
         self._batch_size = 1
-        self._peak_all_ranks = 0.0
+        self._peak_per_rank: List[float] = []
 
     # ---------------------------------------------------------------------------------------
     # hooks
@@ -169,18 +170,27 @@ class CostReportHook(Hook):
     # ---------------------------------------------------------------------------------------
     # report
     # ---------------------------------------------------------------------------------------
-    def _peak_memory(self, runner, collective: bool) -> tuple:
+    def _peak_memory(self, runner, collective: bool) -> Tuple[List[float], str]:
+        """Peak memory of every rank in MB, and how it was measured.
+
+        With ``collective`` every rank is asked (all ranks call this at the same point);
+        otherwise this rank updates its own entry of the last list gathered.
+        """
         on_cuda = any(p.is_cuda for p in unwrap_model(runner.model).parameters())
         if on_cuda:
             local, source = torch.cuda.max_memory_allocated() / MB, CUDA_PEAK
         else:  # ru_maxrss is in KiB on Linux
             local = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             source = CPU_PEAK
-        peak = torch.tensor([local], dtype=torch.float64)
         if collective:
-            all_reduce(peak, op='max')
-        self._peak_all_ranks = max(self._peak_all_ranks, float(peak.item()))
-        return self._peak_all_ranks, source
+            gathered = all_gather(torch.tensor([local], dtype=torch.float64))
+            self._peak_per_rank = [float(t.item()) for t in gathered]
+        else:
+            rank = get_rank()
+            per_rank = self._peak_per_rank or [0.0] * get_world_size()
+            per_rank[rank] = max(per_rank[rank], local)
+            self._peak_per_rank = per_rank
+        return list(self._peak_per_rank), source
 
     def report(self, runner, complete: bool, collective: bool = True) -> dict:
         """The cost so far, in the ``cost.json`` format.
@@ -194,14 +204,15 @@ class CostReportHook(Hook):
         Returns:
             dict: the report.
         """
-        peak, source = self._peak_memory(runner, collective)
+        per_rank, source = self._peak_memory(runner, collective)
         return dict(
             config=str(getattr(runner.cfg, 'filename', None) or ''),
             world_size=get_world_size(),
             params=count_parameters(runner.model),
             **self._flops,
-            peak_memory_mb=peak,
+            peak_memory_mb=max(per_rank),
             peak_memory_source=source,
+            peak_memory_mb_per_rank=per_rank,
             time_per_iter_s=statistics.fmean(self._iter_times) if self._iter_times else None,
             data_time_s=statistics.fmean(self._data_times) if self._data_times else None,
             iters=self._iters,
