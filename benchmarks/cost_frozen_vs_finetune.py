@@ -19,8 +19,11 @@ import torch  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 
 import mmfrozen  # noqa: E402,F401
-from mmfrozen.cost import (add_ratios, format_cost_table, machine_name,  # noqa: E402
-                           measure_training_cost)
+from mmfrozen.cost import (
+    add_ratios,
+    format_cost_table,
+    machine_name,  # noqa: E402
+    measure_training_cost)
 
 #: (name, fine-tuned config, frozen config), relative to the repository.
 PAIRS = (
@@ -33,10 +36,10 @@ PAIRS = (
 #: The LSJ configs pad every batch to 1024x1024 (BatchFixedSizePad); without it every model
 #: sees the requested shape, padded only to its pad_size_divisor.
 SAME_INPUT = {'model.data_preprocessor.batch_augments': None}
-SUMMARY = (('train_gflops_per_image', 'training FLOPs'),
-           ('train_gflops_backward_per_image', 'backward FLOPs'),
-           ('saved_activations_mb', 'saved activations'), ('peak_memory_mb', 'peak memory'),
-           ('step_time_s', 'step time'))
+SUMMARY = (('train_gflops_per_image',
+            'training FLOPs'), ('train_gflops_backward_per_image',
+                                'backward FLOPs'), ('saved_activations_mb', 'saved activations'),
+           ('peak_memory_mb', 'peak memory'), ('step_time_s', 'step time'))
 
 
 def parse_args() -> argparse.Namespace:
@@ -46,8 +49,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--batch-size', type=int, default=1)
     parser.add_argument('--steps', type=int, default=3, help='timed steps (median reported)')
     parser.add_argument('--warmup', type=int, default=1, help='untimed steps before them')
-    parser.add_argument('--results', default=osp.join(REPO, 'benchmarks', 'RESULTS.md'),
-                        help='markdown file the tables are appended to')
+    parser.add_argument(
+        '--results',
+        default=osp.join(REPO, 'benchmarks', 'RESULTS.md'),
+        help='markdown file the tables are appended to')
     return parser.parse_args()
 
 
@@ -59,10 +64,15 @@ def main() -> None:
         results = []
         for config in (finetune, frozen):
             print_log(f'{name}: measuring {config}', logger='current')
-            results.append(measure_training_cost(
-                osp.join(REPO, config), device=device, batch_size=args.batch_size,
-                shape=args.shape, steps=args.steps, warmup=args.warmup,
-                cfg_options=SAME_INPUT))
+            results.append(
+                measure_training_cost(
+                    osp.join(REPO, config),
+                    device=device,
+                    batch_size=args.batch_size,
+                    shape=args.shape,
+                    steps=args.steps,
+                    warmup=args.warmup,
+                    cfg_options=SAME_INPUT))
         add_ratios(results)
         ratios = results[1]['ratio_to_first']
         summary = ', '.join(f'{label} {ratios[key]:.2f}x' for key, label in SUMMARY

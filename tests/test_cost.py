@@ -10,9 +10,8 @@ from torch import nn
 
 import mmfrozen  # noqa: F401
 from mmfrozen.cost import (SavedActivationTracker, TrainingFlopCounter, build_trained_model,
-                           count_parameters, load_config, measure_training_cost,
-                           synthetic_batch, train_batch_size, train_image_shape,
-                           train_loads_masks)
+                           count_parameters, load_config, measure_training_cost, synthetic_batch,
+                           train_batch_size, train_image_shape, train_loads_masks)
 from mmfrozen.models.freeze import freeze_module
 
 BATCH, CHANNELS, SIDE = 2, 3, 16
@@ -22,9 +21,8 @@ def small_net() -> nn.Sequential:
     """conv(3->8) - relu - conv(8->16, stride 2) - relu - flatten - linear(1024->10)."""
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.Conv2d(CHANNELS, 8, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(),
-        nn.Flatten(), nn.Linear(16 * 8 * 8, 10))
+        nn.Conv2d(CHANNELS, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, stride=2, padding=1),
+        nn.ReLU(), nn.Flatten(), nn.Linear(16 * 8 * 8, 10))
 
 
 # Forward FLOPs, 2 per multiply-accumulate: batch x output positions x c_out x c_in x k x k.
@@ -78,8 +76,10 @@ def test_count_parameters_splits_parts_and_respects_requires_grad():
     cfg = Config.fromfile(TINY_FASTER_RCNN)
     model, _ = build_trained_model(cfg, 'cpu')
     counts = count_parameters(model)
-    numel = {name: sum(p.numel() for p in getattr(model, name).parameters())
-             for name in ('backbone', 'neck', 'rpn_head', 'roi_head')}
+    numel = {
+        name: sum(p.numel() for p in getattr(model, name).parameters())
+        for name in ('backbone', 'neck', 'rpn_head', 'roi_head')
+    }
     assert counts['total'] == sum(p.numel() for p in model.parameters())
     assert counts['backbone']['total'] == numel['backbone']
     assert counts['neck']['total'] == numel['neck']
@@ -113,37 +113,40 @@ def backbone_alone(cfg: Config, batch_size: int) -> dict:
         counter.mark_backward_end()
     # FPN's 1x1 lateral convolutions: their input gradient is computed only when the
     # backbone trains.
-    lateral = sum(2 * o.shape[0] * o.shape[2] * o.shape[3] * conv.conv.in_channels
-                  * conv.conv.out_channels for o, conv in zip(outputs, model.neck.lateral_convs))
-    return dict(forward=counter.forward, backward=counter.backward, saved=saved_bytes,
-                outputs=sum(o.untyped_storage().nbytes() for o in outputs), lateral=lateral)
+    lateral = sum(2 * o.shape[0] * o.shape[2] * o.shape[3] * conv.conv.in_channels *
+                  conv.conv.out_channels for o, conv in zip(outputs, model.neck.lateral_convs))
+    return dict(
+        forward=counter.forward,
+        backward=counter.backward,
+        saved=saved_bytes,
+        outputs=sum(o.untyped_storage().nbytes() for o in outputs),
+        lateral=lateral)
 
 
 def test_frozen_backbone_saves_backward_flops_and_activations():
     cfg = Config.fromfile(TINY_FASTER_RCNN)
     batch = 2
     finetuned = measure_training_cost(cfg, 'cpu', batch_size=batch, steps=1, warmup=0)
-    frozen = measure_training_cost(frozen_variant(cfg), 'cpu', batch_size=batch, steps=1,
-                                   warmup=0)
+    frozen = measure_training_cost(frozen_variant(cfg), 'cpu', batch_size=batch, steps=1, warmup=0)
     backbone = backbone_alone(cfg, batch)
     giga = 1e9 * batch
 
     assert frozen['params']['backbone']['trainable'] == 0
-    assert frozen['params']['trainable'] == (finetuned['params']['trainable']
-                                             - finetuned['params']['backbone']['total'])
+    assert frozen['params']['trainable'] == (
+        finetuned['params']['trainable'] - finetuned['params']['backbone']['total'])
     # The same weights (same seed) and the same forward pass.
     assert frozen['train_gflops_forward_per_image'] == finetuned['train_gflops_forward_per_image']
     # A trainable backbone costs about twice its forward in backward (not the stem's input
     # gradient: the image needs none), and FPN's lateral convolutions pass gradients into it.
     assert backbone['backward'] < 2 * backbone['forward']
     saved_flops = (backbone['backward'] + backbone['lateral']) / giga
-    assert (finetuned['train_gflops_backward_per_image'] - frozen['train_gflops_backward_per_image']
-            == pytest.approx(saved_flops, rel=1e-6))
+    assert (finetuned['train_gflops_backward_per_image'] -
+            frozen['train_gflops_backward_per_image'] == pytest.approx(saved_flops, rel=1e-6))
     # The frozen backbone saves nothing but its outputs, which the neck keeps for its own
     # weight gradients either way.
     expected_mb = (backbone['saved'] - backbone['outputs']) / 2**20
-    assert (finetuned['saved_activations_mb'] - frozen['saved_activations_mb']
-            == pytest.approx(expected_mb, rel=1e-6))
+    assert (finetuned['saved_activations_mb'] - frozen['saved_activations_mb'] == pytest.approx(
+        expected_mb, rel=1e-6))
     assert frozen['grads_mb'] < finetuned['grads_mb']
     assert frozen['peak_memory_source'] == 'model_estimate'
     assert frozen['peak_memory_mb'] < finetuned['peak_memory_mb']
@@ -175,12 +178,14 @@ def test_training_settings_read_from_configs(config, shape, masks):
     ('mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', None),
     ('mmdet::cascade_rcnn/cascade-mask-rcnn_r50_fpn_1x_coco.py', None),
     ('mmdet::retinanet/retinanet_r50_fpn_1x_coco.py', None),
-    ('mmdet::nas_fpn/retinanet_r50_nasfpn_crop640-50e_coco.py',
-     {'model.neck.stack_times': 1, 'model.bbox_head.stacked_convs': 1}),
+    ('mmdet::nas_fpn/retinanet_r50_nasfpn_crop640-50e_coco.py', {
+        'model.neck.stack_times': 1,
+        'model.bbox_head.stacked_convs': 1
+    }),
 ])
 def test_every_detector_family_measures(config, options):
-    result = measure_training_cost(config, 'cpu', batch_size=1, shape=(128, 128), steps=1,
-                                   warmup=0, cfg_options=options)
+    result = measure_training_cost(
+        config, 'cpu', batch_size=1, shape=(128, 128), steps=1, warmup=0, cfg_options=options)
     assert result['train_gflops_forward_per_image'] > 0
     assert result['train_gflops_backward_per_image'] > 0
     assert result['saved_activations_mb'] > 0
@@ -190,7 +195,7 @@ def test_every_detector_family_measures(config, options):
 
 
 def test_input_shape_is_the_padded_batch():
-    result = measure_training_cost(TINY_FASTER_RCNN, 'cpu', batch_size=1, shape=(100, 150),
-                                   steps=1, warmup=0)
+    result = measure_training_cost(
+        TINY_FASTER_RCNN, 'cpu', batch_size=1, shape=(100, 150), steps=1, warmup=0)
     assert result['shape'] == [100, 150]
     assert result['input_shape'] == [128, 160]  # the config's pad_size_divisor=32

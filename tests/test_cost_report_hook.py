@@ -7,8 +7,9 @@ import sys
 from conftest import REPO, TINY_FASTER_RCNN, free_port, run_tool, tool_env
 
 # One epoch of 6 iterations (24 images, batch 4), no validation.
-ONE_EPOCH = ['train_cfg.max_epochs=1', 'train_cfg.val_interval=2',
-             'default_hooks.checkpoint.interval=10']
+ONE_EPOCH = [
+    'train_cfg.max_epochs=1', 'train_cfg.val_interval=2', 'default_hooks.checkpoint.interval=10'
+]
 
 RAISE_AT_ITER_3 = '''
 from mmdet.registry import HOOKS
@@ -21,7 +22,6 @@ class RaiseAtIterHook(Hook):
         if runner.iter == 2:  # the third iteration
             raise RuntimeError('interrupted on purpose')
 '''
-
 
 # The frozen backbone as mmfrozen's runner trains it; the tiny backbone has no pretrained
 # weights, so the freeze check is told to allow that.
@@ -38,11 +38,12 @@ def write_config(tmp_path, hooks: str, imports: str = "'mmfrozen'", extra: str =
 
 
 def test_cost_json_written_by_a_frozen_training_run(tmp_path, tiny_coco_options):
-    config = write_config(tmp_path, "dict(type='CostReportHook', interval=4)",
-                          extra=FROZEN_RUNNER)
+    config = write_config(tmp_path, "dict(type='CostReportHook', interval=4)", extra=FROZEN_RUNNER)
     work_dir = tmp_path / 'work'
-    run_tool(['tools/train.py', config, '--work-dir', str(work_dir), '--cfg-options',
-              *tiny_coco_options, *ONE_EPOCH])
+    run_tool([
+        'tools/train.py', config, '--work-dir',
+        str(work_dir), '--cfg-options', *tiny_coco_options, *ONE_EPOCH
+    ])
 
     cost = json.loads((work_dir / 'cost.json').read_text())
     assert cost['complete'] is True
@@ -54,8 +55,8 @@ def test_cost_json_written_by_a_frozen_training_run(tmp_path, tiny_coco_options)
     assert params['backbone']['trainable'] == 0 < params['backbone']['total']
     assert params['trainable'] == params['neck']['total'] + params['heads']['total']
     assert cost['train_gflops_per_image'] > 0
-    assert cost['train_gflops_per_image'] == (cost['train_gflops_forward_per_image']
-                                              + cost['train_gflops_backward_per_image'])
+    assert cost['train_gflops_per_image'] == (
+        cost['train_gflops_forward_per_image'] + cost['train_gflops_backward_per_image'])
     assert cost['train_gflops_forward_per_image'] > 0 < cost['train_gflops_backward_per_image']
     assert cost['peak_memory_source'] == 'cpu_max_rss'
     assert cost['peak_memory_mb'] > 100  # a Python process with torch and mmdet loaded
@@ -67,13 +68,18 @@ def test_cost_json_written_by_a_frozen_training_run(tmp_path, tiny_coco_options)
 def test_interrupted_run_leaves_incomplete_cost_json(tmp_path, tiny_coco_options):
     (tmp_path / 'raise_at_iter.py').write_text(RAISE_AT_ITER_3)
     config = write_config(
-        tmp_path, "dict(type='CostReportHook', interval=100), dict(type='RaiseAtIterHook')",
+        tmp_path,
+        "dict(type='CostReportHook', interval=100), dict(type='RaiseAtIterHook')",
         imports="'mmfrozen', 'raise_at_iter'")
     work_dir = tmp_path / 'work'
     env = tool_env()
     env['PYTHONPATH'] = f'{env["PYTHONPATH"]}:{tmp_path}'
-    proc = run_tool(['tools/train.py', config, '--work-dir', str(work_dir), '--cfg-options',
-                     *tiny_coco_options, *ONE_EPOCH], env=env, check=False)
+    proc = run_tool([
+        'tools/train.py', config, '--work-dir',
+        str(work_dir), '--cfg-options', *tiny_coco_options, *ONE_EPOCH
+    ],
+                    env=env,
+                    check=False)
     assert proc.returncode != 0
     assert 'interrupted on purpose' in proc.stderr
 
@@ -87,12 +93,17 @@ def test_interrupted_run_leaves_incomplete_cost_json(tmp_path, tiny_coco_options
 def test_two_processes_report_the_peak_over_ranks(tmp_path, tiny_coco_options):
     config = write_config(tmp_path, "dict(type='CostReportHook', interval=2)")
     work_dir = tmp_path / 'work'
-    proc = subprocess.run(
-        ['bash', osp.join(REPO, 'tools', 'dist_train.sh'), config, '2', '--work-dir',
-         str(work_dir), '--cfg-options', *tiny_coco_options, *ONE_EPOCH,
-         'env_cfg.dist_cfg.backend=gloo'],
-        cwd=REPO, capture_output=True, text=True, timeout=900,
-        env=tool_env(PYTHON=sys.executable, PORT=str(free_port())))
+    proc = subprocess.run([
+        'bash',
+        osp.join(REPO, 'tools', 'dist_train.sh'), config, '2', '--work-dir',
+        str(work_dir), '--cfg-options', *tiny_coco_options, *ONE_EPOCH,
+        'env_cfg.dist_cfg.backend=gloo'
+    ],
+                          cwd=REPO,
+                          capture_output=True,
+                          text=True,
+                          timeout=900,
+                          env=tool_env(PYTHON=sys.executable, PORT=str(free_port())))
     assert proc.returncode == 0, proc.stderr[-6000:]
 
     cost = json.loads((work_dir / 'cost.json').read_text())

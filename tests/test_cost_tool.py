@@ -10,8 +10,11 @@ def test_cost_tool_compares_frozen_with_finetuned(tmp_path):
     frozen_config.write_text(f'_base_ = {TINY_FASTER_RCNN!r}\n'
                              "freeze = dict(modules=['backbone'])\n")
     out = tmp_path / 'cost.json'
-    proc = run_tool(['tools/cost.py', TINY_FASTER_RCNN, str(frozen_config), '--device', 'cpu',
-                     '--steps', '2', '--warmup', '0', '--out', str(out)])
+    proc = run_tool([
+        'tools/cost.py', TINY_FASTER_RCNN,
+        str(frozen_config), '--device', 'cpu', '--steps', '2', '--warmup', '0', '--out',
+        str(out)
+    ])
 
     report = json.loads(out.read_text())
     assert 'cores' in report['machine']
@@ -25,10 +28,10 @@ def test_cost_tool_compares_frozen_with_finetuned(tmp_path):
     assert frozen['frozen_modules'] == ['backbone']
     assert frozen['params']['backbone']['trainable'] == 0
     ratios = frozen['ratio_to_first']
-    assert ratios['train_gflops_per_image'] == (frozen['train_gflops_per_image']
-                                                / finetuned['train_gflops_per_image'])
-    assert ratios['saved_activations_mb'] == (frozen['saved_activations_mb']
-                                              / finetuned['saved_activations_mb'])
+    assert ratios['train_gflops_per_image'] == (
+        frozen['train_gflops_per_image'] / finetuned['train_gflops_per_image'])
+    assert ratios['saved_activations_mb'] == (
+        frozen['saved_activations_mb'] / finetuned['saved_activations_mb'])
     assert ratios['step_time_s'] == frozen['step_time_s'] / finetuned['step_time_s']
     assert ratios['train_gflops_per_image'] < 1 and ratios['saved_activations_mb'] < 1
     assert all(r == 1 for r in finetuned['ratio_to_first'].values())

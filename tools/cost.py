@@ -24,38 +24,60 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Measure the training cost of detector configs (one real training step '
         'on synthetic data) and compare them to the first')
-    parser.add_argument('configs', nargs='+', metavar='CONFIG',
-                        help="config files; mmdet::PATH names one of MMDetection's")
-    parser.add_argument('--device', default=None,
-                        help='device to measure on (default: cuda if available, else cpu)')
-    parser.add_argument('--batch-size', type=int, default=None,
-                        help="images per step (default: the config's train batch size)")
-    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'), default=None,
-                        help="image height and width (default: the config's training scale)")
-    parser.add_argument('--steps', type=int, default=3,
-                        help='timed steps; their median is reported (default: 3)')
-    parser.add_argument('--warmup', type=int, default=1,
-                        help='untimed steps before the timed ones (default: 1)')
+    parser.add_argument(
+        'configs',
+        nargs='+',
+        metavar='CONFIG',
+        help="config files; mmdet::PATH names one of MMDetection's")
+    parser.add_argument(
+        '--device',
+        default=None,
+        help='device to measure on (default: cuda if available, else cpu)')
+    parser.add_argument(
+        '--batch-size',
+        type=int,
+        default=None,
+        help="images per step (default: the config's train batch size)")
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=2,
+        metavar=('H', 'W'),
+        default=None,
+        help="image height and width (default: the config's training scale)")
+    parser.add_argument(
+        '--steps', type=int, default=3, help='timed steps; their median is reported (default: 3)')
+    parser.add_argument(
+        '--warmup', type=int, default=1, help='untimed steps before the timed ones (default: 1)')
     parser.add_argument('--out', default=None, help='write the measurements to this JSON file')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings of every config, as in tools/train.py')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of every config, as in tools/train.py')
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
     import mmfrozen  # noqa: F401  compat fixes and registrations
-    from mmfrozen.cost import (add_ratios, format_cost_table, machine_name,
-                               measure_training_cost, resolve_config_path)
+    from mmfrozen.cost import (add_ratios, format_cost_table, machine_name, measure_training_cost,
+                               resolve_config_path)
 
     for config in args.configs:
         resolve_config_path(config)  # fail now on a missing file, not after measuring others
     results = []
     for index, config in enumerate(args.configs, 1):
         print_log(f'[{index}/{len(args.configs)}] measuring {config}', logger='current')
-        results.append(measure_training_cost(
-            config, device=args.device, batch_size=args.batch_size, shape=args.shape,
-            steps=args.steps, warmup=args.warmup, cfg_options=args.cfg_options))
+        results.append(
+            measure_training_cost(
+                config,
+                device=args.device,
+                batch_size=args.batch_size,
+                shape=args.shape,
+                steps=args.steps,
+                warmup=args.warmup,
+                cfg_options=args.cfg_options))
     add_ratios(results)
     table = format_cost_table(results)
     first = results[0]

@@ -16,8 +16,7 @@ A measurement (one dict per config, also in ``tools/cost.py --out`` JSON under `
     step_time_s (median), step_times_s
 """
 from .flops import TrainingFlopCounter
-from .measure import (build_trained_model, load_config, measure_training_cost,
-                      resolve_config_path)
+from .measure import (build_trained_model, load_config, measure_training_cost, resolve_config_path)
 from .memory import SavedActivationTracker, model_state_bytes
 from .params import count_parameters
 from .phases import watch_backward
@@ -27,7 +26,7 @@ from .train_settings import train_batch_size, train_image_shape, train_loads_mas
 
 __all__ = [
     'SavedActivationTracker', 'TrainingFlopCounter', 'add_ratios', 'build_trained_model',
-    'count_parameters', 'format_cost_table', 'load_config', 'machine_name',
-    'measure_training_cost', 'model_state_bytes', 'resolve_config_path', 'synthetic_batch',
-    'train_batch_size', 'train_image_shape', 'train_loads_masks', 'watch_backward'
+    'count_parameters', 'format_cost_table', 'load_config', 'machine_name', 'measure_training_cost',
+    'model_state_bytes', 'resolve_config_path', 'synthetic_batch', 'train_batch_size',
+    'train_image_shape', 'train_loads_masks', 'watch_backward'
 ]

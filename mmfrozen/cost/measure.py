@@ -69,8 +69,8 @@ def load_config(config: Union[str, Config], cfg_options: Optional[dict] = None) 
     return cfg
 
 
-def build_trained_model(cfg: Config, device: Union[str, torch.device]) -> Tuple[nn.Module,
-                                                                                  OptimWrapper]:
+def build_trained_model(cfg: Config, device: Union[str,
+                                                   torch.device]) -> Tuple[nn.Module, OptimWrapper]:
     """Build a config's model as it trains, and its optimizer wrapper.
 
     The model is built by the registry, frozen as the config's ``freeze`` field says (the
@@ -98,8 +98,10 @@ def build_trained_model(cfg: Config, device: Union[str, torch.device]) -> Tuple[
 
     optim_cfg = copy.deepcopy(cfg.get('optim_wrapper', dict(optimizer=dict(type='SGD', lr=0.01))))
     if torch.device(device).type != 'cuda' and 'Amp' in str(optim_cfg.get('type', '')):
-        print_log(f'{cfg.filename}: {optim_cfg["type"]} needs a GPU; measuring with '
-                  'OptimWrapper (full precision) on the CPU', logger='current')
+        print_log(
+            f'{cfg.filename}: {optim_cfg["type"]} needs a GPU; measuring with '
+            'OptimWrapper (full precision) on the CPU',
+            logger='current')
         optim_cfg['type'] = 'OptimWrapper'
         optim_cfg.pop('loss_scale', None)
     return model, build_optim_wrapper(model, optim_cfg)

@@ -36,8 +36,7 @@ def _metrics(result: dict) -> Dict[str, Optional[float]]:
     """The numbers a table row shows, derived from a measurement."""
     metrics = {key: result.get(key) for key, _, _ in RATIO_METRICS}
     metrics['trainable_params_m'] = result['params']['trainable'] / 1e6
-    metrics['state_mb'] = (result['params_mb'] + result['grads_mb']
-                           + result['optimizer_state_mb'])
+    metrics['state_mb'] = (result['params_mb'] + result['grads_mb'] + result['optimizer_state_mb'])
     return metrics
 
 
@@ -80,8 +79,10 @@ def format_cost_table(results: Sequence[dict]) -> str:
     for index, result in enumerate(results):
         metrics = _metrics(result)
         height, width = result.get('input_shape') or result['shape']
-        cells = [config_name(result['config']), f'{height}x{width}',
-                 f'{result["params"]["total"] / 1e6:.2f}']
+        cells = [
+            config_name(result['config']), f'{height}x{width}',
+            f'{result["params"]["total"] / 1e6:.2f}'
+        ]
         for key, _, decimals in RATIO_METRICS:
             value = metrics[key]
             cell = '-' if value is None else f'{value:.{decimals}f}'

@@ -62,10 +62,15 @@ def synthetic_batch(batch_size: int,
             labels=torch.from_numpy(rng.randint(0, num_classes, num_boxes).astype(np.int64)))
         if with_mask:
             instances.masks = _box_masks(boxes, height, width)
-        sample = DetDataSample(metainfo=dict(
-            img_id=index, img_path=f'synthetic_{index}.jpg', ori_shape=(height, width),
-            img_shape=(height, width), scale_factor=(1.0, 1.0), flip=False,
-            flip_direction=None))
+        sample = DetDataSample(
+            metainfo=dict(
+                img_id=index,
+                img_path=f'synthetic_{index}.jpg',
+                ori_shape=(height, width),
+                img_shape=(height, width),
+                scale_factor=(1.0, 1.0),
+                flip=False,
+                flip_direction=None))
         sample.gt_instances = instances
         sample.ignored_instances = InstanceData(
             bboxes=HorizontalBoxes(torch.zeros((0, 4))), labels=torch.zeros(0, dtype=torch.long))

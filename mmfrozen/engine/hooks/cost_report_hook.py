@@ -118,7 +118,10 @@ class CostReportHook(Hook):
             self._batch_size = _batch_size(data_batch, runner)
             self._start_counting(runner)
 
-    def after_train_iter(self, runner, batch_idx: int, data_batch: Any = None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx: int,
+                         data_batch: Any = None,
                          outputs: Any = None) -> None:
         now = time.perf_counter()
         if self._counting is not None:
@@ -148,8 +151,9 @@ class CostReportHook(Hook):
     def _start_counting(self, runner) -> None:
         counter = TrainingFlopCounter()
         stack = contextlib.ExitStack()
-        stack.enter_context(watch_backward(runner.optim_wrapper, counter.mark_backward_start,
-                                           counter.mark_backward_end))
+        stack.enter_context(
+            watch_backward(runner.optim_wrapper, counter.mark_backward_start,
+                           counter.mark_backward_end))
         stack.enter_context(counter)
         self._counter, self._counting = counter, stack
 
@@ -224,8 +228,10 @@ class CostReportHook(Hook):
             self._stop_counting(record=False)  # a partial count would mislead
             self._write(runner, complete=False, collective=False)
         except Exception as err:  # noqa: BLE001  the training error matters more
-            print_log(f'CostReportHook could not write {self.out_file}: {err!r}',
-                      logger='current', level=logging.WARNING)
+            print_log(
+                f'CostReportHook could not write {self.out_file}: {err!r}',
+                logger='current',
+                level=logging.WARNING)
 
     def _write(self, runner, complete: bool, collective: bool = True) -> None:
         report = self.report(runner, complete, collective)
