@@ -170,7 +170,7 @@ def test_mini_configs_match_the_default_world():
     reproduction = MiniReproduction('/nonexistent', SCALES['default'])
     for name in ('faster-rcnn_r18-finetune_fpn_mini-lvis.py',
                  'faster-rcnn_r18-frozen_fpn_mini-lvis.py',
-                 'faster-rcnn_r18-frozen_nasfpn_mini-lvis.py'):
+                 'faster-rcnn_r18-frozen_wide-fpn_mini-lvis.py'):
         cfg = Config.fromfile(osp.join(REPO, 'configs', 'mini', name))
         assert list(cfg.val_dataloader.dataset.metainfo.classes) == reproduction.vocabulary
         assert cfg.model.roi_head.bbox_head.num_classes == len(reproduction.vocabulary)

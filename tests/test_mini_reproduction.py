@@ -7,7 +7,7 @@ import pytest
 from conftest import run_tool
 
 DETECTORS = ('faster-rcnn_r18-finetune_fpn_mini-lvis', 'faster-rcnn_r18-frozen_fpn_mini-lvis',
-             'faster-rcnn_r18-frozen_nasfpn_mini-lvis')
+             'faster-rcnn_r18-frozen_wide-fpn_mini-lvis')
 
 
 @pytest.fixture(scope='module')

@@ -2,9 +2,9 @@
 
 Upstream, a small ResNet classifier learns the mini world's classes (its "ImageNet");
 downstream, Faster R-CNN detectors train on a long-tailed LVIS v1-format set of the same world:
-fine-tuned, frozen, and frozen with added capacity (NAS-FPN). Each is evaluated by frequency
-group (``LVISStratifiedMetric``), costed (``CostReportHook``) and compared
-(``tools/compare.py``), whose table is printed at the end.
+fine-tuned, frozen, and frozen with added capacity (a wider FPN and box head). Each is
+evaluated by frequency group (``LVISStratifiedMetric``), costed (``CostReportHook``) and
+compared (``tools/compare.py``), whose table is printed at the end.
 
 Example::
 

@@ -35,7 +35,7 @@ CLASSIFIER_CONFIG = osp.join(CONFIG_DIR, 'classifier_r18-w16_8e_mini-world.py')
 DETECTOR_CONFIGS = tuple(osp.join(CONFIG_DIR, name) for name in (
     'faster-rcnn_r18-finetune_fpn_mini-lvis.py',
     'faster-rcnn_r18-frozen_fpn_mini-lvis.py',
-    'faster-rcnn_r18-frozen_nasfpn_mini-lvis.py',
+    'faster-rcnn_r18-frozen_wide-fpn_mini-lvis.py',
 ))
 BACKBONE_FILE = 'backbone_r18-w16.pth'
 DONE_FILE = 'done.json'
@@ -148,7 +148,7 @@ def _last_progress_line(log_file: str) -> str:
         if 'Epoch(' in line:
             text = line[line.index('Epoch('):]
             return text[:110]
-    return 'starting'
+    return 'building, or before the first logged iteration'
 
 
 def _start(job: Job) -> None:
@@ -410,7 +410,9 @@ class MiniReproduction:
         root = self.detection_dir + '/'
         epochs = self.scale.detector_epochs
         for seed in range(self.seeds):
-            for config in self.detector_configs:
+            # The configs widen towards the end of the list: starting the heaviest first keeps
+            # both cores busy until the end instead of leaving it to run alone.
+            for config in reversed(self.detector_configs):
                 run_dir = self.run_dir(config, seed)
                 name = f'{osp.splitext(osp.basename(config))[0]} seed {seed}'
                 if self._skip(run_dir, name):
