@@ -40,7 +40,8 @@ def config_text(config: str) -> str:
 def summary(ap, apr, apc, apf, bins):
     return dict(dataset='lvis', num_images=10, bbox=dict(
         AP=ap, AP50=ap + 0.2, AP75=None, APr=apr, APc=apc, APf=apf,
-        bins={k: dict(AP=v, num_classes=3) for k, v in bins.items()}))
+        bins={**{k: dict(AP=v, num_classes=3) for k, v in bins.items()},
+              '>1000': dict(AP=None, num_classes=0)}))
 
 
 def cost(trainable, gflops, mem, t):
@@ -82,6 +83,7 @@ def test_rows_group_seeds_and_compare_with_baseline(runs):
     assert fz.cells['AP[1-10]'].delta == pytest.approx(0.1)
     assert fz.cells['train_gflops_per_image'].delta == pytest.approx(0.75)
     assert fz.cells['time_per_iter_s'].mean == pytest.approx(0.5)
+    # a bin without classes in any run ('>1000' here) gets no column
     assert table.metric_columns == ['AP', 'AP50', 'APr', 'APc', 'APf', 'AP[1-10]', 'AP[11-100]']
 
 

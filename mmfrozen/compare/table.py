@@ -151,9 +151,9 @@ def build_table(runs: Sequence[RunSummary], baseline: Optional[str] = None) -> C
         raise ValueError(f'baseline {baseline!r} is none of the runs: {sorted(groups)}')
 
     metric_columns = [c for c in METRIC_COLUMNS if any(c in r.metrics for r in runs)]
-    for run in runs:  # annotation bins, in the order the metric wrote them
-        for key in run.metrics:
-            if key.startswith('AP[') and key not in metric_columns:
+    for run in runs:  # annotation bins with a value somewhere, in the order they were written
+        for key, value in run.metrics.items():
+            if key.startswith('AP[') and key not in metric_columns and value is not None:
                 metric_columns.append(key)
 
     rows = []

@@ -126,9 +126,10 @@ def plot_per_class_delta(per_class_a_json: str, per_class_b_json: str, out_png: 
         ax.plot(tx, 100 * ty, color='black', lw=2, label='smoothed trend')
         ax.legend(fontsize=8)
     _style_log_x(ax)
-    ax.set_ylabel(f'AP({label_b}) - AP({label_a}) (x100)')
-    ax.set_title(f'Per-class AP change, {label_b} vs {label_a} '
-                 f'({len(deltas)} classes, mean {100 * y.mean():+.1f})')
+    ax.set_ylabel('per-class AP change (x100)')
+    # Config names are long: one per line, small, so the title fits the figure.
+    ax.set_title(f'{label_b}\nminus {label_a}\n'
+                 f'({len(deltas)} classes, mean {100 * y.mean():+.1f})', fontsize=8)
     _save(fig, out_png)
     return out_png
 
