@@ -19,7 +19,7 @@ import torch  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 
 import mmfrozen  # noqa: E402,F401
-from mmfrozen.cost import (
+from mmfrozen.cost import (  # noqa: E402
     add_ratios,
     format_cost_table,
     machine_name,  # noqa: E402

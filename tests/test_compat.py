@@ -1,5 +1,4 @@
 """Each fix in mmfrozen.compat works, and is still needed (it fails without it)."""
-import json
 import os
 import os.path as osp
 import pickle

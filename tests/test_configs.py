@@ -1,4 +1,5 @@
-"""Every config under configs/ (except configs/mini/): loads, builds on the CPU, freezes what it says.
+"""Every config under configs/ (except configs/mini/): loads, builds on the CPU, freezes what it
+says.
 
 Models are built from the configs (``MODELS.build``) without running ``init_weights``, so no
 pretrained weights are downloaded. One real training step per family, through the config's own

@@ -105,7 +105,8 @@ def test_check_can_be_turned_off(tmp_path, tiny_coco_options):
 
 def test_unknown_freeze_field_names_file_and_field(tmp_path, tiny_coco_options):
     config = _frozen_tiny_config(tmp_path, 'freeze = dict(modlues=["backbone"])\n')
-    with pytest.raises(KeyError, match=r'faster-rcnn_r18-tiny-frozen_fpn_coco\.py.*freeze\.modlues'):
+    with pytest.raises(KeyError,
+                       match=r'faster-rcnn_r18-tiny-frozen_fpn_coco\.py.*freeze\.modlues'):
         _runner(config, tmp_path, tiny_coco_options)
 
 

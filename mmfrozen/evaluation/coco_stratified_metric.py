@@ -28,10 +28,8 @@ Differences from mmdet 3.3's ``CocoMetric``:
 """
 import contextlib
 import io
-import math
 import os.path as osp
 import tempfile
-from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Union
 
 from mmdet.datasets.api_wrappers import COCO
@@ -133,10 +131,4 @@ class CocoStratifiedMetric(StratifiedMetricMixin, CocoMetric):
             if tmp_dir is not None:
                 tmp_dir.cleanup()
 
-        eval_results: Dict[str, float] = OrderedDict()
-        for result in stratified:
-            for key, value in result.headline.items():
-                if not math.isnan(value):
-                    eval_results[f'{result.iou_type}_{HEADLINE_KEYS[key]}'] = value
-        eval_results.update(self.report(stratified, 'coco', len(img_ids)))
-        return eval_results
+        return self.collect_results(stratified, 'coco', len(img_ids), HEADLINE_KEYS)

@@ -23,7 +23,6 @@ Differences from mmdet 3.3's ``LVISMetric``:
 """
 import contextlib
 import io
-import math
 import os.path as osp
 import tempfile
 from collections import OrderedDict
@@ -175,10 +174,4 @@ class LVISStratifiedMetric(StratifiedMetricMixin, LVISMetric):
             if tmp_dir is not None:
                 tmp_dir.cleanup()
 
-        eval_results: Dict[str, float] = OrderedDict()
-        for result in stratified:
-            for key, value in result.headline.items():
-                if not math.isnan(value):
-                    eval_results[f'{result.iou_type}_{key}'] = value
-        eval_results.update(self.report(stratified, 'lvis', len(img_ids)))
-        return eval_results
+        return self.collect_results(stratified, 'lvis', len(img_ids))

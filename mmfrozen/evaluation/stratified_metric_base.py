@@ -1,7 +1,9 @@
 """What the LVIS and COCO stratified metrics share: arguments, outputs, logging."""
 import logging
+import math
 import os.path as osp
-from typing import Any, Dict, List, Optional, Sequence
+from collections import OrderedDict
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from mmengine.logging import MMLogger, print_log
 
@@ -115,3 +117,27 @@ class StratifiedMetricMixin:
         for result in results:
             scalars.update({f'{result.iou_type}_{k}': v for k, v in result.scalars().items()})
         return scalars
+
+    def collect_results(self, results: Sequence[StratifiedResult], dataset: str,
+                        num_images: int,
+                        key_names: Optional[Mapping[str, str]] = None) -> Dict[str, float]:
+        """The metrics to return to MMEngine: headline values, then the report's bin scalars.
+
+        Args:
+            results: one stratified result per IoU type.
+            dataset: ``'lvis'`` or ``'coco'``, for the report.
+            num_images: how many images were evaluated.
+            key_names: renames of headline keys (e.g. COCO's ``AP`` -> ``mAP``).
+
+        Returns:
+            dict: ``{'{iou_type}_{name}': value}``; values the reference leaves undefined
+            (NaN) are left out.
+        """
+        eval_results: Dict[str, float] = OrderedDict()
+        for result in results:
+            for key, value in result.headline.items():
+                if not math.isnan(value):
+                    name = key_names.get(key, key) if key_names else key
+                    eval_results[f'{result.iou_type}_{name}'] = value
+        eval_results.update(self.report(results, dataset, num_images))
+        return eval_results

@@ -36,4 +36,3 @@ def export_backbone(classifier_checkpoint: str, out_file: str, prefix: str = 'ba
                          meta=out_meta), tmp_file)
     os.replace(tmp_file, out_file)
     return out_file
-

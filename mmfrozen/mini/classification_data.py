@@ -112,4 +112,3 @@ class MiniWorldClassificationDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         image = torch.from_numpy(np.ascontiguousarray(self.images[index].transpose(2, 0, 1)))
         return dict(inputs=image, data_samples=int(self.labels[index]))
-

@@ -43,7 +43,8 @@ DATASETS = {'coco': 'COCO', 'lvis-v1': 'LVIS v1', 'voc0712': 'VOC 07+12'}
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Write the table of configs (configs/README.md)')
     parser.add_argument('--configs-dir', default='configs', help='the configs folder')
-    parser.add_argument('--out', default=None, help='output file (default: <configs-dir>/README.md)')
+    parser.add_argument('--out', default=None,
+                        help='output file (default: <configs-dir>/README.md)')
     return parser.parse_args()
 
 
