@@ -14,7 +14,7 @@ DETECTORS = ('faster-rcnn_r18-finetune_fpn_mini-lvis', 'faster-rcnn_r18-frozen_f
 def tiny_run(tmp_path_factory):
     work_dir = str(tmp_path_factory.mktemp('mini_reproduction'))
     proc = run_tool(['tools/mini_reproduction.py', '--scale', 'tiny', '--work-dir', work_dir,
-                     '--threads', '1', '--jobs', '2'], timeout=600)
+                     '--threads', '1', '--jobs', '2', '--seeds', '2'], timeout=600)
     return work_dir, proc
 
 
@@ -25,7 +25,7 @@ def _is_number(value) -> bool:
 def test_every_step_finished(tiny_run):
     work_dir, _ = tiny_run
     for folder in ('data/classification', 'data/mini_lvis', 'classifier', 'classifier/export',
-                   *(f'runs/{name}/seed0' for name in DETECTORS)):
+                   *(f'runs/{name}/seed{seed}' for name in DETECTORS for seed in (0, 1))):
         with open(osp.join(work_dir, folder, 'done.json')) as handle:
             assert _is_number(json.load(handle)['elapsed_s']), folder
     assert osp.isfile(osp.join(work_dir, 'data', 'classification', 'world_classes.png'))
@@ -58,7 +58,7 @@ def test_each_detector_was_evaluated_and_costed(tiny_run):
 
 def test_table_printed_and_saved_with_plots(tiny_run):
     work_dir, proc = tiny_run
-    assert 'Mini reproduction (tiny scale, 1 seed(s)) finished' in proc.stdout
+    assert 'Mini reproduction (tiny scale, 2 seed(s)) finished' in proc.stdout
     for name in DETECTORS:
         assert name in proc.stdout
     with open(osp.join(work_dir, 'compare', 'table.json')) as handle:
@@ -66,13 +66,15 @@ def test_table_printed_and_saved_with_plots(tiny_run):
     rows = rows['rows'] if isinstance(rows, dict) else rows
     assert [row['config'] for row in rows] == list(DETECTORS)
     assert all(_is_number(row['AP']) for row in rows)
+    # two seeds per detector: one row each, with the spread over the seeds
+    assert all(row['runs'] == 2 and _is_number(row['AP_std']) for row in rows)
     assert osp.isfile(osp.join(work_dir, 'compare', 'metrics.png'))
 
 
 def test_rerun_reuses_finished_steps(tiny_run):
     work_dir, first = tiny_run
-    proc = run_tool(['tools/mini_reproduction.py', '--scale', 'tiny', '--work-dir', work_dir],
-                    timeout=300)
+    proc = run_tool(['tools/mini_reproduction.py', '--scale', 'tiny', '--work-dir', work_dir,
+                     '--seeds', '2'], timeout=300)
     lines = (proc.stdout + proc.stderr).splitlines()
     for step in ('classification-data', 'detection-data', 'classifier', 'export', *DETECTORS):
         assert any(step in line and 'reused' in line for line in lines), step
