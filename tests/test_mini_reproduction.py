@@ -7,14 +7,16 @@ import pytest
 from conftest import run_tool
 
 DETECTORS = ('faster-rcnn_r18-finetune_fpn_mini-lvis', 'faster-rcnn_r18-frozen_fpn_mini-lvis',
-             'faster-rcnn_r18-frozen_wide-fpn_mini-lvis')
+             'faster-rcnn_r18-frozen_wide-fpn_mini-lvis', 'faster-rcnn_r18-finetune_wide-fpn_mini-lvis')
+# the default three, and one given with --extra-configs
+EXTRA = ['--extra-configs', 'configs/mini/faster-rcnn_r18-finetune_wide-fpn_mini-lvis.py']
 
 
 @pytest.fixture(scope='module')
 def tiny_run(tmp_path_factory):
     work_dir = str(tmp_path_factory.mktemp('mini_reproduction'))
     proc = run_tool(['tools/mini_reproduction.py', '--scale', 'tiny', '--work-dir', work_dir,
-                     '--threads', '1', '--jobs', '2', '--seeds', '2'], timeout=600)
+                     '--threads', '1', '--jobs', '2', '--seeds', '2', *EXTRA], timeout=600)
     return work_dir, proc
 
 
@@ -74,7 +76,7 @@ def test_table_printed_and_saved_with_plots(tiny_run):
 def test_rerun_reuses_finished_steps(tiny_run):
     work_dir, first = tiny_run
     proc = run_tool(['tools/mini_reproduction.py', '--scale', 'tiny', '--work-dir', work_dir,
-                     '--seeds', '2'], timeout=300)
+                     '--seeds', '2', *EXTRA], timeout=300)
     lines = (proc.stdout + proc.stderr).splitlines()
     for step in ('classification-data', 'detection-data', 'classifier', 'export', *DETECTORS):
         assert any(step in line and 'reused' in line for line in lines), step

@@ -39,6 +39,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='torch threads per training process')
     parser.add_argument('--jobs', type=int, default=None,
                         help='training processes at once (default: CPU cores // threads)')
+    parser.add_argument('--extra-configs', nargs='+', default=[], metavar='CONFIG',
+                        help='more detector configs to train beside the default three, e.g. '
+                        'configs/mini/faster-rcnn_r18-finetune_wide-fpn_mini-lvis.py')
     return parser.parse_args(argv)
 
 
@@ -51,12 +54,18 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
 
     import mmfrozen  # noqa: F401  (stack fixes)
-    from mmfrozen.mini.pipeline import SCALES, MiniReproduction
+    from mmfrozen.mini.pipeline import DETECTOR_CONFIGS, SCALES, MiniReproduction
+
+    extra = [osp.abspath(c) for c in args.extra_configs]
+    for config in extra:
+        if not osp.isfile(config):
+            raise SystemExit(f'mini_reproduction: --extra-configs {config}: no such file')
 
     jobs = args.jobs or max(1, (os.cpu_count() or 1) // args.threads)
     start = time.time()
     reproduction = MiniReproduction(args.work_dir, SCALES[args.scale], seeds=args.seeds,
-                                    threads=args.threads, jobs=jobs, force=args.force)
+                                    threads=args.threads, jobs=jobs, force=args.force,
+                                    detector_configs=[*DETECTOR_CONFIGS, *extra])
     table = reproduction.run()
     print()
     print(f'Mini reproduction ({args.scale} scale, {args.seeds} seed(s)) finished in '
