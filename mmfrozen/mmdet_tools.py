@@ -32,6 +32,27 @@ def mmdet_tool_path(name: str) -> str:
     return path
 
 
+def run_main_script(path: str, argv: List[str]) -> None:
+    """Run a script as ``__main__``, then shut its process group down as PyTorch documents.
+
+    MMDetection's scripts end without ``destroy_process_group()``. With the gloo backend a
+    process can then abort at interpreter exit ("terminate called without an active
+    exception", SIGABRT; pytorch/pytorch#179291: gloo's worker threads still hold work when
+    the interpreter tears down), failing a run that had finished. The group is destroyed only
+    after the script returns: on an error the process is ending anyway, and destroying a group
+    whose peers may still be in a collective could hang.
+
+    Args:
+        path: the script.
+        argv: its arguments, without the script's own name.
+    """
+    sys.argv = [path] + list(argv)
+    runpy.run_path(path, run_name='__main__')
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def run_mmdet_tool(name: str, argv: Optional[List[str]] = None) -> None:
     """Run an MMDetection tool as ``__main__`` with mmfrozen imported first.
 
@@ -41,6 +62,4 @@ def run_mmdet_tool(name: str, argv: Optional[List[str]] = None) -> None:
     """
     import mmfrozen  # noqa: F401  registers modules and applies mmfrozen.compat
 
-    path = mmdet_tool_path(name)
-    sys.argv = [path] + (sys.argv[1:] if argv is None else list(argv))
-    runpy.run_path(path, run_name='__main__')
+    run_main_script(mmdet_tool_path(name), sys.argv[1:] if argv is None else argv)

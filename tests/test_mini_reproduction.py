@@ -7,7 +7,8 @@ import pytest
 from conftest import run_tool
 
 DETECTORS = ('faster-rcnn_r18-finetune_fpn_mini-lvis', 'faster-rcnn_r18-frozen_fpn_mini-lvis',
-             'faster-rcnn_r18-frozen_wide-fpn_mini-lvis', 'faster-rcnn_r18-finetune_wide-fpn_mini-lvis')
+             'faster-rcnn_r18-frozen_wide-fpn_mini-lvis',
+             'faster-rcnn_r18-finetune_wide-fpn_mini-lvis')
 # the default three, and one given with --extra-configs
 EXTRA = ['--extra-configs', 'configs/mini/faster-rcnn_r18-finetune_wide-fpn_mini-lvis.py']
 

@@ -3,6 +3,7 @@ import glob
 import os.path as osp
 import pickle
 import subprocess
+import textwrap
 
 import torch
 from conftest import (REPO, TINY_FASTER_RCNN, find_metrics_json, free_port, run_tool,
@@ -11,6 +12,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import mmfrozen  # noqa: F401
+from mmfrozen.mmdet_tools import run_main_script
 
 
 def assert_same_tree(a, b, where='optimizer'):
@@ -128,3 +130,21 @@ def test_tools_keep_mmdetection_cli():
         for flag in flags:
             assert flag in usage, (tool, flag)
     assert glob.glob(osp.join(REPO, 'tools', 'slurm_*.sh'))
+
+
+def test_tool_scripts_end_by_destroying_their_process_group(tmp_path):
+    # MMDetection's scripts leave the group alive; gloo can then abort at interpreter exit
+    script = tmp_path / 'script.py'
+    script.write_text(textwrap.dedent(f'''\
+        import sys
+        import torch.distributed as dist
+        dist.init_process_group('gloo', init_method='file://{tmp_path / "store"}', rank=0,
+                                world_size=1)
+        assert sys.argv[1:] == ['--flag', 'value']
+        '''))
+    try:
+        run_main_script(str(script), ['--flag', 'value'])
+        assert not torch.distributed.is_initialized()
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
