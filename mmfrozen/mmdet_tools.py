@@ -4,6 +4,7 @@
 them, they run the very scripts that the installed mmdet ships (``mmdet/.mim/tools``), so their
 arguments and behaviour are MMDetection's by construction.
 """
+import gc
 import os.path as osp
 import runpy
 import sys
@@ -33,14 +34,16 @@ def mmdet_tool_path(name: str) -> str:
 
 
 def run_main_script(path: str, argv: List[str]) -> None:
-    """Run a script as ``__main__``, then shut its process group down as PyTorch documents.
+    """Run a script as ``__main__``, then shut its process group down while Python is alive.
 
-    MMDetection's scripts end without ``destroy_process_group()``. With the gloo backend a
-    process can then abort at interpreter exit ("terminate called without an active
-    exception", SIGABRT; pytorch/pytorch#179291: gloo's worker threads still hold work when
-    the interpreter tears down), failing a run that had finished. The group is destroyed only
-    after the script returns: on an error the process is ending anyway, and destroying a group
-    whose peers may still be in a collective could hang.
+    MMDetection's scripts end without ``destroy_process_group()``, and even with it the gloo
+    backend lives on: the runner's reference cycles keep the DDP model, hence the group and its
+    threads, until the interpreter tears down. A process can then abort at exit ("terminate
+    called without an active exception", SIGABRT; pytorch/pytorch#179291) and fail a run that
+    had finished; CI saw this once in a few 2-process runs. So the group is destroyed and the
+    cycles collected, which joins gloo's threads here. Only after the script returns: on an
+    error the process is ending anyway, and a group whose peers are still in a collective
+    must not be waited for.
 
     Args:
         path: the script.
@@ -51,6 +54,7 @@ def run_main_script(path: str, argv: List[str]) -> None:
     import torch.distributed as dist
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+        gc.collect()
 
 
 def run_mmdet_tool(name: str, argv: Optional[List[str]] = None) -> None:
