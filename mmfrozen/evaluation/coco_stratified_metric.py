@@ -26,10 +26,7 @@ Differences from mmdet 3.3's ``CocoMetric``:
 - Values are not rounded; a value pycocotools lacks (its -1) is left out and written as null.
 - Adds ``coco/bbox_AP_bin_1-10``, ... and the report in ``<work_dir>/stratified_eval``.
 """
-import contextlib
-import io
 import os.path as osp
-import tempfile
 from typing import Dict, List, Optional, Sequence, Union
 
 from mmdet.datasets.api_wrappers import COCO
@@ -39,9 +36,8 @@ from mmengine.fileio import load
 from mmengine.logging import print_log
 
 from .lvis_stratified_metric import check_labels, evaluated_img_ids
-from .reference_eval import run_coco_eval
+from .reference_eval import ReferenceResult, run_coco_eval
 from .stratified_metric_base import StratifiedMetricMixin
-from .stratified_result import StratifiedResult, stratify_result
 
 HEADLINE_KEYS = dict(AP='mAP', AP50='mAP_50', AP75='mAP_75', APs='mAP_s', APm='mAP_m',
                      APl='mAP_l')
@@ -90,14 +86,8 @@ class CocoStratifiedMetric(StratifiedMetricMixin, CocoMetric):
             raise ValueError('CocoStratifiedMetric: no images were evaluated.')
         gts, preds = zip(*results)
         img_ids = evaluated_img_ids(gts)
-        tmp_dir = None
-        if self.outfile_prefix is None:
-            tmp_dir = tempfile.TemporaryDirectory()
-            outfile_prefix = osp.join(tmp_dir.name, 'results')
-        else:
-            outfile_prefix = self.outfile_prefix
-        try:
-            gt_source = self.ann_file or 'the ground truth converted from the data set'
+        gt_source = self.ann_file or 'the ground truth converted from the data set'
+        with self.result_file_prefix() as outfile_prefix:
             if self._coco_api is None:
                 print_log('Converting ground truth to coco format...', logger='current')
                 self._coco_api = COCO(self.gt_to_coco_json(gt_dicts=gts,
@@ -106,29 +96,15 @@ class CocoStratifiedMetric(StratifiedMetricMixin, CocoMetric):
                 self.cat_ids = self._coco_api.get_cat_ids(
                     cat_names=self.dataset_meta['classes'])
             check_labels(preds, len(self.cat_ids), gt_source)
-            categories = self._coco_api.load_cats(self.cat_ids)
-            stats = self.category_stats(categories, gt_source)
-            result_files = self.results2json(preds, outfile_prefix)
-            if self.format_only:
-                print_log(f'results are saved in {osp.dirname(outfile_prefix)}',
-                          logger='current')
-                return {}
-            stratified: List[StratifiedResult] = []
-            for metric in self.metrics:
-                if metric not in result_files:
-                    raise ValueError(f'CocoStratifiedMetric: metric "{metric}" asked for, but '
-                                     'the predictions have no "masks".')
-                summary_text = io.StringIO()
-                # pycocotools prints its summary: route it through the logger, into the log.
-                with contextlib.redirect_stdout(summary_text):
-                    ref = run_coco_eval(self._coco_api, load(result_files[metric]), metric,
-                                        img_ids, gt_source=gt_source,
-                                        pred_source=f'of the model ({result_files[metric]})',
-                                        cat_ids=self.cat_ids)
-                print_log('\n' + summary_text.getvalue(), logger='current')
-                stratified.append(stratify_result(ref, stats, self.bins))
-        finally:
-            if tmp_dir is not None:
-                tmp_dir.cleanup()
+            stats = self.category_stats(self._coco_api.load_cats(self.cat_ids), gt_source)
 
+            def evaluate(metric: str, result_file: str) -> ReferenceResult:
+                return run_coco_eval(self._coco_api, load(result_file), metric, img_ids,
+                                     gt_source=gt_source,
+                                     pred_source=f'of the model ({result_file})',
+                                     cat_ids=self.cat_ids)
+
+            stratified = self.stratify_each_metric(preds, outfile_prefix, stats, evaluate)
+        if stratified is None:
+            return {}
         return self.collect_results(stratified, 'coco', len(img_ids), HEADLINE_KEYS)

@@ -21,10 +21,7 @@ Differences from mmdet 3.3's ``LVISMetric``:
 - An annotation file without ``frequency`` works: it is computed from ``image_count`` (or
   the training annotations) with a warning.
 """
-import contextlib
-import io
 import os.path as osp
-import tempfile
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -34,11 +31,9 @@ from mmdet.evaluation.metrics import LVISMetric
 from mmdet.registry import METRICS
 from mmdet.structures.mask import encode_mask_results
 from mmengine.fileio import load
-from mmengine.logging import print_log
 
-from .reference_eval import run_lvis_eval
+from .reference_eval import ReferenceResult, run_lvis_eval
 from .stratified_metric_base import StratifiedMetricMixin
-from .stratified_result import StratifiedResult, stratify_result
 
 
 def check_labels(preds: Sequence[dict], num_classes: int, ann_file: str) -> None:
@@ -144,34 +139,15 @@ class LVISStratifiedMetric(StratifiedMetricMixin, LVISMetric):
         stats = self.category_stats(self._lvis_api.dataset['categories'], self.ann_file,
                                     fill_frequency=True)
 
-        tmp_dir = None
-        if self.outfile_prefix is None:
-            tmp_dir = tempfile.TemporaryDirectory()
-            outfile_prefix = osp.join(tmp_dir.name, 'results')
-        else:
-            outfile_prefix = self.outfile_prefix
-        try:
-            result_files = self.results2json(preds, outfile_prefix)
-            if self.format_only:
-                print_log(f'results are saved in {osp.dirname(outfile_prefix)}',
-                          logger='current')
-                return {}
-            stratified: List[StratifiedResult] = []
-            for metric in self.metrics:
-                if metric not in result_files:
-                    raise ValueError(f'LVISStratifiedMetric: metric "{metric}" asked for, but '
-                                     'the predictions have no "masks".')
-                ref = run_lvis_eval(self._lvis_api, load(result_files[metric]), metric,
-                                    img_ids, gt_source=self.ann_file,
-                                    pred_source=f'of the model ({result_files[metric]})')
-                summary_text = io.StringIO()
-                # lvis-api prints its summary: route it through the logger, into the log file.
-                with contextlib.redirect_stdout(summary_text):
-                    ref.evaluator.print_results()
-                print_log('\n' + summary_text.getvalue(), logger='current')
-                stratified.append(stratify_result(ref, stats, self.bins))
-        finally:
-            if tmp_dir is not None:
-                tmp_dir.cleanup()
+        def evaluate(metric: str, result_file: str) -> ReferenceResult:
+            ref = run_lvis_eval(self._lvis_api, load(result_file), metric, img_ids,
+                                gt_source=self.ann_file,
+                                pred_source=f'of the model ({result_file})')
+            ref.evaluator.print_results()
+            return ref
 
+        with self.result_file_prefix() as outfile_prefix:
+            stratified = self.stratify_each_metric(preds, outfile_prefix, stats, evaluate)
+        if stratified is None:
+            return {}
         return self.collect_results(stratified, 'lvis', len(img_ids))

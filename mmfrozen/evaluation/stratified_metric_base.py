@@ -1,16 +1,20 @@
-"""What the LVIS and COCO stratified metrics share: arguments, outputs, logging."""
+"""What the LVIS and COCO stratified metrics share: arguments, evaluation loop, outputs."""
+import contextlib
+import io
 import logging
 import math
 import os.path as osp
+import tempfile
 from collections import OrderedDict
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence
 
 from mmengine.logging import MMLogger, print_log
 
 from .annotation_stats import CategoryStats, category_stats, ensure_frequency
 from .per_class_report import build_summary, format_tables, write_per_class, write_summary
 from .plots import plot_per_class_ap
-from .stratified_result import StratifiedResult
+from .reference_eval import ReferenceResult
+from .stratified_result import StratifiedResult, stratify_result
 from .stratify import DEFAULT_BINS, Bin, normalize_bins
 
 OUT_SUBDIR = 'stratified_eval'
@@ -81,6 +85,49 @@ class StratifiedMetricMixin:
                     stats[cat['id']].frequency = cat['frequency']
             self._category_stats = stats
         return self._category_stats
+
+    @contextlib.contextmanager
+    def result_file_prefix(self) -> Iterator[str]:
+        """``outfile_prefix``, or a prefix in a temporary folder removed afterwards."""
+        if self.outfile_prefix is not None:  # type: ignore[attr-defined]
+            yield self.outfile_prefix  # type: ignore[attr-defined]
+            return
+        with tempfile.TemporaryDirectory() as tmp_dir:
+            yield osp.join(tmp_dir, 'results')
+
+    def stratify_each_metric(
+            self, preds: Sequence[dict], outfile_prefix: str,
+            stats: Mapping[int, CategoryStats],
+            evaluate: Callable[[str, str], ReferenceResult]) -> Optional[List[StratifiedResult]]:
+        """Write the predictions as result files, evaluate each metric, and stratify.
+
+        Args:
+            preds: the predictions collected by :meth:`process`.
+            outfile_prefix: where ``results2json`` writes the result files.
+            stats: training statistics of the evaluated categories.
+            evaluate: ``evaluate(metric, result_file)`` runs the reference evaluation.
+
+        Returns:
+            list: one result per metric; None with ``format_only`` (the files are kept).
+        """
+        result_files = self.results2json(preds, outfile_prefix)  # type: ignore[attr-defined]
+        if self.format_only:  # type: ignore[attr-defined]
+            print_log(f'results are saved in {osp.dirname(outfile_prefix)}', logger='current')
+            return None
+        stratified: List[StratifiedResult] = []
+        for metric in self.metrics:  # type: ignore[attr-defined]
+            if metric not in result_files:
+                raise ValueError(f'{type(self).__name__}: metric "{metric}" asked for, but '
+                                 'the predictions have no "masks".')
+            summary_text = io.StringIO()
+            # lvis-api and pycocotools print their summaries: route them into the log file.
+            try:
+                with contextlib.redirect_stdout(summary_text):
+                    ref = evaluate(metric, result_files[metric])
+            finally:
+                print_log('\n' + summary_text.getvalue(), logger='current')
+            stratified.append(stratify_result(ref, stats, self.bins))
+        return stratified
 
     def resolve_out_dir(self) -> Optional[str]:
         """Where the report goes: ``out_dir``, else ``<work_dir>/stratified_eval``."""

@@ -1,0 +1,76 @@
+"""The evaluation loop both stratified metrics share: format_only, a missing mask, the log."""
+import json
+import os
+import os.path as osp
+
+import pytest
+from mmengine.logging import MMLogger
+
+import mmfrozen  # noqa: F401  registers the metrics
+from mmdet.registry import METRICS
+from test_coco_stratified import to_coco
+from test_lvis_stratified import (data_samples, make_categories, make_predictions, make_train,
+                                  make_val)
+
+
+@pytest.fixture(scope='module')
+def ann_files(tmp_path_factory):
+    """``{metric type: (val, train)}``: the same hand-made set in LVIS and COCO format."""
+    root = tmp_path_factory.mktemp('loop')
+    lvis = (make_val(str(root / 'lvis_val.json')), make_train(str(root / 'lvis_train.json')))
+    coco = tuple(to_coco(path, str(root / f'coco_{osp.basename(path)}')) for path in lvis)
+    return dict(LVISStratifiedMetric=lvis, CocoStratifiedMetric=coco)
+
+
+def build(metric_type, files, metric, **kwargs):
+    val_path, train_path = files[metric_type]
+    metric_obj = METRICS.build(dict(type=metric_type, ann_file=val_path,
+                                    train_ann_file=train_path, metric=metric, **kwargs))
+    metric_obj.dataset_meta = dict(classes=[c['name'] for c in make_categories()])
+    return metric_obj, make_predictions(val_path)
+
+
+METRIC_TYPES = ['LVISStratifiedMetric', 'CocoStratifiedMetric']
+
+
+@pytest.mark.parametrize('metric_type', METRIC_TYPES)
+def test_format_only_keeps_the_result_files_and_evaluates_nothing(
+        ann_files, tmp_path, metric_type):
+    prefix = str(tmp_path / 'preds' / 'results')
+    os.makedirs(osp.dirname(prefix))
+    metric_obj, preds = build(metric_type, ann_files, ['bbox', 'segm'], format_only=True,
+                              outfile_prefix=prefix, out_dir=str(tmp_path / 'report'))
+    samples = data_samples(preds)
+    metric_obj.process({}, samples)
+    assert metric_obj.evaluate(len(samples)) == {}
+    for iou_type in ('bbox', 'segm'):
+        with open(f'{prefix}.{iou_type}.json') as f:
+            written = json.load(f)
+        assert {r['image_id'] for r in written} == set(preds)
+        assert len(written) == sum(len(p['scores']) for p in preds.values())
+    assert not osp.exists(tmp_path / 'report'), 'format_only wrote a report'
+
+
+@pytest.mark.parametrize('metric_type', METRIC_TYPES)
+def test_segm_without_masks_names_the_metric_and_the_missing_field(ann_files, metric_type):
+    metric_obj, preds = build(metric_type, ann_files, ['segm'])
+    samples = data_samples(preds)
+    for sample in samples:
+        del sample['pred_instances']['masks']
+    metric_obj.process({}, samples)
+    with pytest.raises(ValueError, match=f'{metric_type}: metric "segm" .* no "masks"'):
+        metric_obj.evaluate(len(samples))
+
+
+@pytest.mark.parametrize('metric_type', METRIC_TYPES)
+def test_the_references_summary_goes_to_the_log(ann_files, tmp_path, metric_type):
+    log_file = str(tmp_path / 'run.log')
+    MMLogger.get_instance(f'loop-{metric_type}', log_file=log_file)
+    metric_obj, preds = build(metric_type, ann_files, ['bbox'], out_dir=str(tmp_path))
+    samples = data_samples(preds)
+    metric_obj.process({}, samples)
+    metric_obj.evaluate(len(samples))
+    with open(log_file) as f:
+        log = f.read()
+    # the line both lvis-api and pycocotools print first in their summaries
+    assert 'Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all' in log
