@@ -3,7 +3,6 @@ import contextlib
 import copy
 import io
 import json
-import os.path as osp
 
 import numpy as np
 import pytest
@@ -12,8 +11,9 @@ from pycocotools.cocoeval import COCOeval
 
 import mmfrozen  # noqa: F401  registers the metric
 from mmdet.registry import METRICS
-from test_lvis_stratified import (EXPECTED_BIN, TRAIN_COUNTS, data_samples, make_categories,
-                                  make_predictions, make_train, make_val, reference_json)
+import test_lvis_stratified as lvis_tests
+from test_lvis_stratified import (EXPECTED_BIN, TRAIN_COUNTS, make_predictions, make_train,
+                                  make_val, reference_json)
 
 KEYS = dict(AP='mAP', AP50='mAP_50', AP75='mAP_75', APs='mAP_s', APm='mAP_m', APl='mAP_l')
 
@@ -52,16 +52,8 @@ def reference(val_path: str, preds_list, iou_type: str, img_ids=None) -> COCOeva
     return coco_eval
 
 
-def run_metric(val_path, train_path, preds, out_dir, metric=('bbox', 'segm'), **kwargs):
-    metric_obj = METRICS.build(dict(type='CocoStratifiedMetric', ann_file=val_path,
-                                    train_ann_file=train_path, metric=list(metric),
-                                    out_dir=out_dir, **kwargs))
-    metric_obj.dataset_meta = dict(classes=[c['name'] for c in make_categories()])
-    samples = data_samples(preds)
-    metric_obj.process({}, samples)
-    results = metric_obj.evaluate(len(samples))
-    with open(osp.join(out_dir, 'summary.json')) as f:
-        return results, json.load(f)
+def run_metric(*args, **kwargs):
+    return lvis_tests.run_metric(*args, metric_type='CocoStratifiedMetric', **kwargs)
 
 
 @pytest.fixture(scope='module')

@@ -9,7 +9,7 @@ import copy
 import json
 import math
 import os.path as osp
-from typing import Dict, List, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import pycocotools.mask as mask_utils
@@ -181,12 +181,21 @@ def reference_per_class_ap(lvis_eval: LVISEval) -> Dict[int, float]:
     return out
 
 
-def run_metric(val_path: str, train_path: str, preds: Dict[int, Dict], out_dir: str,
-               metric=('bbox', 'segm'), **kwargs) -> Tuple[Dict, Dict]:
-    metric_obj = METRICS.build(dict(type='LVISStratifiedMetric', ann_file=val_path,
-                                    train_ann_file=train_path, metric=list(metric),
-                                    out_dir=out_dir, **kwargs))
+def build_metric(metric_type: str, val_path: str, train_path: str, metric: Sequence[str],
+                 **kwargs):
+    """A stratified metric on hand-made files, with the class names a dataset would give."""
+    metric_obj = METRICS.build(dict(type=metric_type, ann_file=val_path,
+                                    train_ann_file=train_path, metric=list(metric), **kwargs))
     metric_obj.dataset_meta = dict(classes=[c['name'] for c in make_categories()])
+    return metric_obj
+
+
+def run_metric(val_path: str, train_path: str, preds: Dict[int, Dict], out_dir: str,
+               metric=('bbox', 'segm'), metric_type: str = 'LVISStratifiedMetric',
+               **kwargs) -> Tuple[Dict, Dict]:
+    """Evaluate ``preds``; return the metrics and the written ``summary.json``."""
+    metric_obj = build_metric(metric_type, val_path, train_path, metric, out_dir=out_dir,
+                              **kwargs)
     samples = data_samples(preds)
     metric_obj.process({}, samples)
     results = metric_obj.evaluate(len(samples))

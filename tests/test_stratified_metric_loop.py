@@ -7,9 +7,8 @@ import pytest
 from mmengine.logging import MMLogger
 
 import mmfrozen  # noqa: F401  registers the metrics
-from mmdet.registry import METRICS
 from test_coco_stratified import to_coco
-from test_lvis_stratified import (data_samples, make_categories, make_predictions, make_train,
+from test_lvis_stratified import (build_metric, data_samples, make_predictions, make_train,
                                   make_val)
 
 
@@ -24,10 +23,8 @@ def ann_files(tmp_path_factory):
 
 def build(metric_type, files, metric, **kwargs):
     val_path, train_path = files[metric_type]
-    metric_obj = METRICS.build(dict(type=metric_type, ann_file=val_path,
-                                    train_ann_file=train_path, metric=metric, **kwargs))
-    metric_obj.dataset_meta = dict(classes=[c['name'] for c in make_categories()])
-    return metric_obj, make_predictions(val_path)
+    return (build_metric(metric_type, val_path, train_path, metric, **kwargs),
+            make_predictions(val_path))
 
 
 METRIC_TYPES = ['LVISStratifiedMetric', 'CocoStratifiedMetric']
