@@ -113,18 +113,6 @@ def test_subset_counts_only_the_evaluated_images(coco_files, tmp_path):
     assert summary['num_images'] == len(subset)
 
 
-def test_empty_predictions_give_zeros(coco_files, tmp_path):
-    val_path, train_path = coco_files
-    preds = make_predictions(val_path)
-    for p in preds.values():
-        p.update(bboxes=p['bboxes'][:0], labels=p['labels'][:0], scores=p['scores'][:0],
-                 masks=p['masks'][:0])
-    results, summary = run_metric(val_path, train_path, preds, str(tmp_path),
-                                  metric=('bbox',))
-    assert results['coco/bbox_mAP'] == 0.0 and results['coco/bbox_mAP_50'] == 0.0
-    assert all(v['AP'] == 0.0 for v in summary['bbox']['bins'].values())
-
-
 def test_category_and_image_errors_name_file_and_field(coco_files):
     from mmfrozen.evaluation.reference_eval import run_coco_eval
     val_path, _ = coco_files

@@ -304,19 +304,6 @@ def test_missing_frequency_is_computed_with_a_warning(lvis_files, tmp_path, with
         assert abs(results[f'lvis/bbox_{key}'] - ref.results[key]) <= 1e-9
 
 
-def test_empty_predictions_give_zeros(lvis_files, tmp_path):
-    val_path, train_path = lvis_files
-    preds = make_predictions(val_path)
-    for p in preds.values():
-        p.update(bboxes=p['bboxes'][:0], labels=p['labels'][:0], scores=p['scores'][:0],
-                 masks=p['masks'][:0])
-    results, summary = run_metric(val_path, train_path, preds, str(tmp_path),
-                                  metric=('bbox',))
-    for key in ('AP', 'AP50', 'APr', 'APc', 'APf'):
-        assert results[f'lvis/bbox_{key}'] == 0.0
-    assert all(v['AP'] == 0.0 for v in summary['bbox']['bins'].values())
-
-
 def test_label_outside_the_categories_names_file_and_field(lvis_files, tmp_path):
     val_path, train_path = lvis_files
     preds = make_predictions(val_path)

@@ -1,4 +1,5 @@
-"""The evaluation loop both stratified metrics share: format_only, a missing mask, the log."""
+"""The evaluation loop both stratified metrics share: no detections, format_only, a missing
+mask, the log."""
 import json
 import os
 import os.path as osp
@@ -9,7 +10,7 @@ from mmengine.logging import MMLogger
 import mmfrozen  # noqa: F401  registers the metrics
 from test_coco_stratified import to_coco
 from test_lvis_stratified import (build_metric, data_samples, make_predictions, make_train,
-                                  make_val)
+                                  make_val, run_metric)
 
 
 @pytest.fixture(scope='module')
@@ -28,6 +29,22 @@ def build(metric_type, files, metric, **kwargs):
 
 
 METRIC_TYPES = ['LVISStratifiedMetric', 'CocoStratifiedMetric']
+
+
+@pytest.mark.parametrize('metric_type, keys', [
+    ('LVISStratifiedMetric', ['lvis/bbox_AP', 'lvis/bbox_AP50', 'lvis/bbox_APr',
+                              'lvis/bbox_APc', 'lvis/bbox_APf']),
+    ('CocoStratifiedMetric', ['coco/bbox_mAP', 'coco/bbox_mAP_50'])])
+def test_no_detections_give_zeros(ann_files, tmp_path, metric_type, keys):
+    val_path, train_path = ann_files[metric_type]
+    preds = make_predictions(val_path)
+    for p in preds.values():
+        p.update(bboxes=p['bboxes'][:0], labels=p['labels'][:0], scores=p['scores'][:0],
+                 masks=p['masks'][:0])
+    results, summary = run_metric(val_path, train_path, preds, str(tmp_path),
+                                  metric=('bbox',), metric_type=metric_type)
+    assert [results[key] for key in keys] == [0.0] * len(keys)
+    assert all(v['AP'] == 0.0 for v in summary['bbox']['bins'].values())
 
 
 @pytest.mark.parametrize('metric_type', METRIC_TYPES)
