@@ -10,8 +10,7 @@ from xml.etree import ElementTree as ET
 import numpy as np
 import pytest
 from conftest import REPO
-from test_coco_stratified import reference
-from test_lvis_stratified import SIZE, data_samples, reference_json
+from stratified_helpers import SIZE, coco_reference, data_samples, reference_json
 
 import mmfrozen  # noqa: F401  registers the metric
 from mmdet.evaluation import voc_classes
@@ -68,12 +67,17 @@ def voc_coco_files(tiny_coco, tmp_path_factory):
     train_counts = write_voc2007(tiny_coco, devkit)
     out_dir = osp.join(devkit, 'coco_format')
     proc = subprocess.run([
-        sys.executable, mmdet_tool_path(osp.join('dataset_converters', 'pascal_voc.py')), devkit,
-        '-o', out_dir, '--out-format', 'coco'
-    ], cwd=REPO, capture_output=True, text=True, timeout=300)
+        sys.executable,
+        mmdet_tool_path(osp.join('dataset_converters', 'pascal_voc.py')), devkit, '-o', out_dir,
+        '--out-format', 'coco'
+    ],
+                          cwd=REPO,
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return (osp.join(out_dir, 'voc07_test.json'), osp.join(out_dir, 'voc07_trainval.json'),
-            train_counts)
+    return (osp.join(out_dir, 'voc07_test.json'), osp.join(out_dir,
+                                                           'voc07_trainval.json'), train_counts)
 
 
 def predictions(val_path: str, seed: int = 0) -> dict:
@@ -96,25 +100,30 @@ def predictions(val_path: str, seed: int = 0) -> dict:
             boxes.append([x, y, x + 30, y + 30])
             labels.append(int(rng.choice([14, 1, 6])))  # person, bicycle, car
         n = len(boxes)
-        preds[img['id']] = dict(bboxes=np.array(boxes, dtype=np.float32),
-                                scores=rng.permutation(np.arange(1, n + 1)) / 64.0,
-                                labels=np.array(labels, dtype=np.int64),
-                                masks=np.zeros((n, SIZE, SIZE), dtype=bool))
+        preds[img['id']] = dict(
+            bboxes=np.array(boxes, dtype=np.float32),
+            scores=rng.permutation(np.arange(1, n + 1)) / 64.0,
+            labels=np.array(labels, dtype=np.int64),
+            masks=np.zeros((n, SIZE, SIZE), dtype=bool))
     return preds
 
 
 def test_voc_through_coco_format_equals_pycocotools(voc_coco_files, tmp_path):
     val_path, train_path, train_counts = voc_coco_files
     preds = predictions(val_path)
-    metric = METRICS.build(dict(type='CocoStratifiedMetric', ann_file=val_path,
-                                train_ann_file=train_path, metric=['bbox'],
-                                out_dir=str(tmp_path)))
+    metric = METRICS.build(
+        dict(
+            type='CocoStratifiedMetric',
+            ann_file=val_path,
+            train_ann_file=train_path,
+            metric=['bbox'],
+            out_dir=str(tmp_path)))
     metric.dataset_meta = dict(classes=voc_classes())
     samples = data_samples(preds)
     metric.process({}, samples)
     results = metric.evaluate(len(samples))
 
-    ref = reference(val_path, reference_json(preds, val_path, 'bbox'), 'bbox')
+    ref = coco_reference(val_path, reference_json(preds, val_path, 'bbox'), 'bbox')
     assert results['coco/bbox_mAP'] == pytest.approx(ref.stats[0], abs=1e-9)
     assert results['coco/bbox_mAP_50'] == pytest.approx(ref.stats[1], abs=1e-9)
 

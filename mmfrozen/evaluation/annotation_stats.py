@@ -85,7 +85,8 @@ def frequency_group(image_count: int) -> str:
     return 'f'
 
 
-def ensure_frequency(categories: List[Dict[str, Any]], source: str,
+def ensure_frequency(categories: List[Dict[str, Any]],
+                     source: str,
                      train_images: Optional[Dict[int, int]] = None) -> bool:
     """Give every LVIS category a ``frequency`` field, computing missing ones in place.
 
@@ -127,7 +128,9 @@ def ensure_frequency(categories: List[Dict[str, Any]], source: str,
         warnings.warn(
             f'Annotation file {source!r}: {len(computed)} categories have no field '
             '"frequency"; computed it from "image_count" (or the training annotations) as '
-            'r = 1-10, c = 11-100, f = >100 training images.', UserWarning, stacklevel=2)
+            'r = 1-10, c = 11-100, f = >100 training images.',
+            UserWarning,
+            stacklevel=2)
     return bool(computed)
 
 
@@ -169,7 +172,46 @@ def category_stats(train_ann_file: str,
         num_images = len(images.get(train_id, ()))
         freq = cat.get('frequency') or train_cats.get(train_id, {}).get('frequency')
         stats[cat_id] = CategoryStats(
-            category_id=cat_id, name=str(cat.get('name', cat_id)), train_images=num_images,
+            category_id=cat_id,
+            name=str(cat.get('name', cat_id)),
+            train_images=num_images,
             train_instances=instances.get(train_id, 0),
             frequency=freq if freq in FREQUENCY_GROUPS else frequency_group(num_images))
+    return stats
+
+
+def stats_from_categories(categories: List[Dict[str, Any]],
+                          source: str,
+                          owner: str = 'The metric') -> Dict[int, CategoryStats]:
+    """Training statistics from the categories' own ``image_count`` and ``instance_count``.
+
+    LVIS v1's official files give every category these counts, counted on the training set
+    (the train and val files list the same categories), so the val file alone is enough.
+
+    Args:
+        categories: the ``categories`` of an LVIS-format file.
+        source: the file, for messages.
+        owner: who asks, for messages.
+
+    Raises:
+        ValueError: a category lacks a count; names the file and both ways out.
+    """
+    stats = {}
+    for cat in categories:
+        missing = [k for k in ('image_count', 'instance_count') if k not in cat]
+        if missing:
+            raise ValueError(
+                f'{owner}: category {cat.get("id")} of ann_file {source!r} has no field '
+                f'"{missing[0]}", and no train_ann_file is given: set train_ann_file (the '
+                'training annotation file, where the per-class counts come from) or use an '
+                'annotation file whose categories have "image_count" and "instance_count" '
+                "(LVIS v1's official files do).")
+        images = int(cat['image_count'])
+        freq = cat.get('frequency')
+        stats[cat['id']] = CategoryStats(
+            category_id=cat['id'],
+            name=str(cat.get('name', cat['id'])),
+            train_images=images,
+            train_instances=int(cat['instance_count']),
+            frequency=freq if freq in FREQUENCY_GROUPS else frequency_group(images))
     return stats

@@ -5,7 +5,9 @@ Both are run on exactly the evaluated images (lvis-api reads ``params.img_ids``,
 the same files. Predictions are checked first, so that bad input names the file and field
 instead of failing deep inside the reference; no predictions at all give zeros.
 """
+import contextlib
 import copy
+import io
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -30,17 +32,19 @@ class ReferenceResult:
         precision: (IoU thresholds, recall thresholds, classes, area ranges), for the
             reference's headline max-detections setting.
         iou_thrs: the IoU thresholds of the first axis.
-        evaluator: the LVISEval / COCOeval object itself (for printing its summary).
+        evaluator: the LVISEval / COCOeval object itself; None for the fast backend.
+        summary: the summary lines the reference prints (AP, AP50, ..., AR).
     """
     iou_type: str
     headline: Dict[str, float]
     cat_ids: List[int]
     precision: np.ndarray
     iou_thrs: np.ndarray
-    evaluator: Any
+    evaluator: Any = None
+    summary: str = ''
 
 
-def _no_value_as_nan(value: float) -> float:
+def no_value_as_nan(value: float) -> float:
     value = float(value)
     return float('nan') if value == -1 else value
 
@@ -107,8 +111,11 @@ def _empty_lvis_results(gt: LVIS) -> LVISResults:
     return results
 
 
-def run_lvis_eval(gt: LVIS, predictions: List[Dict[str, Any]], iou_type: str,
-                  img_ids: Sequence[int], gt_source: str = 'LVIS ground truth',
+def run_lvis_eval(gt: LVIS,
+                  predictions: List[Dict[str, Any]],
+                  iou_type: str,
+                  img_ids: Sequence[int],
+                  gt_source: str = 'LVIS ground truth',
                   pred_source: str = '') -> ReferenceResult:
     """Evaluate predictions on ``img_ids`` with lvis-api's LVISEval.
 
@@ -133,11 +140,18 @@ def run_lvis_eval(gt: LVIS, predictions: List[Dict[str, Any]], iou_type: str,
     lvis_eval = LVISEval(gt, dt, iou_type)
     lvis_eval.params.img_ids = sorted(set(img_ids))
     lvis_eval.run()
-    headline = {k: _no_value_as_nan(lvis_eval.results[k]) for k in LVIS_HEADLINE}
-    return ReferenceResult(iou_type=iou_type, headline=headline,
-                           cat_ids=[int(c) for c in lvis_eval.params.cat_ids],
-                           precision=lvis_eval.eval['precision'],
-                           iou_thrs=np.asarray(lvis_eval.params.iou_thrs), evaluator=lvis_eval)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        lvis_eval.print_results()
+    headline = {k: no_value_as_nan(lvis_eval.results[k]) for k in LVIS_HEADLINE}
+    return ReferenceResult(
+        iou_type=iou_type,
+        headline=headline,
+        cat_ids=[int(c) for c in lvis_eval.params.cat_ids],
+        precision=lvis_eval.eval['precision'],
+        iou_thrs=np.asarray(lvis_eval.params.iou_thrs),
+        evaluator=lvis_eval,
+        summary=printed.getvalue())
 
 
 def _coco_results(gt: COCO, predictions: List[Dict[str, Any]], iou_type: str) -> COCO:
@@ -151,16 +165,21 @@ def _coco_results(gt: COCO, predictions: List[Dict[str, Any]], iou_type: str) ->
                 pred.pop('bbox', None)
         return gt.loadRes(preds)
     results = COCO()
-    results.dataset = dict(images=list(gt.dataset['images']),
-                           categories=copy.deepcopy(gt.dataset['categories']), annotations=[])
+    results.dataset = dict(
+        images=list(gt.dataset['images']),
+        categories=copy.deepcopy(gt.dataset['categories']),
+        annotations=[])
     results.createIndex()
     return results
 
 
-def run_coco_eval(gt: COCO, predictions: List[Dict[str, Any]], iou_type: str,
-                  img_ids: Sequence[int], gt_source: str = 'COCO ground truth',
-                  pred_source: str = '', cat_ids: Optional[Sequence[int]] = None
-                  ) -> ReferenceResult:
+def run_coco_eval(gt: COCO,
+                  predictions: List[Dict[str, Any]],
+                  iou_type: str,
+                  img_ids: Sequence[int],
+                  gt_source: str = 'COCO ground truth',
+                  pred_source: str = '',
+                  cat_ids: Optional[Sequence[int]] = None) -> ReferenceResult:
     """Evaluate predictions on ``img_ids`` with pycocotools' COCOeval (default parameters).
 
     Args:
@@ -181,12 +200,18 @@ def run_coco_eval(gt: COCO, predictions: List[Dict[str, Any]], iou_type: str,
     coco_eval.params.imgIds = sorted(set(img_ids))
     if cat_ids is not None:
         coco_eval.params.catIds = list(cat_ids)
-    coco_eval.evaluate()
-    coco_eval.accumulate()
-    coco_eval.summarize()
-    headline = {k: _no_value_as_nan(v) for k, v in zip(COCO_HEADLINE, coco_eval.stats[:6])}
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        coco_eval.evaluate()
+        coco_eval.accumulate()
+        coco_eval.summarize()
+    headline = {k: no_value_as_nan(v) for k, v in zip(COCO_HEADLINE, coco_eval.stats[:6])}
     max_det_index = coco_eval.params.maxDets.index(100)
-    return ReferenceResult(iou_type=iou_type, headline=headline,
-                           cat_ids=[int(c) for c in coco_eval.params.catIds],
-                           precision=coco_eval.eval['precision'][..., max_det_index],
-                           iou_thrs=np.asarray(coco_eval.params.iouThrs), evaluator=coco_eval)
+    return ReferenceResult(
+        iou_type=iou_type,
+        headline=headline,
+        cat_ids=[int(c) for c in coco_eval.params.catIds],
+        precision=coco_eval.eval['precision'][..., max_det_index],
+        iou_thrs=np.asarray(coco_eval.params.iouThrs),
+        evaluator=coco_eval,
+        summary=printed.getvalue())

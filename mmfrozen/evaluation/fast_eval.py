@@ -1,0 +1,453 @@
+"""The default backend: faster-coco-eval's C++ matching and accumulation, by chunks of classes.
+
+``lvis_eval_fast`` gives lvis-api's ``LVISEval`` numbers and ``coco_eval_fast``
+pycocotools' ``COCOeval`` numbers (the tests compare every metric and every class's precision
+with them), in a fraction of the time and memory:
+
+- AP is computed per class, so the classes are evaluated in chunks, each chunk's ground truth
+  and detections turned into the dicts faster-coco-eval reads only while it runs. This bounds
+  memory (faster-coco-eval on all of LVIS val at once needs more than 21 GB, its issue #57) and
+  lets ``nproc`` worker processes share the chunks.
+- lvis-api's own rules are applied first, on arrays: at most 300 detections per image (by a
+  stable sort on score; faster-coco-eval caps 300 per image *and class*), detections and
+  ground truth of area 0 left out (lvis-api's ``get_ann_ids`` keeps ``0 < area < inf``), and
+  a detection box's area ``w * h`` for the area ranges, for ``segm`` too when the results
+  carry boxes (lvis-api's ``LVISResults`` does so).
+- The headline numbers are lvis-api's / pycocotools' ``summarize`` on the assembled
+  precision and recall arrays, with the same index expressions.
+"""
+import multiprocessing
+from collections import OrderedDict
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import pycocotools.mask as mask_utils
+
+from .detections import Detections
+from .reference_eval import (COCO_HEADLINE, LVIS_HEADLINE, ReferenceResult, no_value_as_nan,
+                             check_image_ids)
+
+FAST_BACKEND = 'faster-coco-eval'
+LVIS_MAX_DETS = 300
+COCO_MAX_DETS = [1, 10, 100]
+AREA_RANGES = OrderedDict(
+    all=[0**2, 1e5**2], small=[0**2, 32**2], medium=[32**2, 96**2], large=[96**2, 1e5**2])
+IOU_THRS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
+REC_THRS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
+# Chunk limits: detections, and image x class pairs (faster-coco-eval visits every pair of a
+# chunk; small chunks of the classes present in few images are the fastest, measured).
+MAX_CHUNK_DETS = 200_000
+MAX_CHUNK_PAIRS = 2_000
+
+# progress(done, total): called as chunks finish
+Progress = Callable[[int, int], None]
+# What a forked worker reads: set in the parent before the pool starts.
+_SHARED: Dict[str, Any] = {}
+
+
+def _detection_area(dets: Detections) -> np.ndarray:
+    if dets.bbox is not None:
+        return dets.bbox[:, 2] * dets.bbox[:, 3]
+    return np.asarray(mask_utils.area(dets.segm), dtype=np.float64)
+
+
+def _chunks(gt_keys: np.ndarray, dt_keys: np.ndarray, cat_ids: Sequence[int], num_cats: int,
+            max_dets: int, max_pairs: int) -> List[Tuple[List[int], List[int]]]:
+    """Consecutive groups of ``cat_ids`` and the images where they have ground truth or
+    detections.
+
+    faster-coco-eval visits every image x class pair of its ``imgIds`` x ``catIds``; an image
+    with neither ground truth nor detections of a class adds nothing to that class's AP
+    (lvis-api and pycocotools skip it too), so each chunk lists only its own images. A chunk
+    holds at most ``max_dets`` detections and ``max_pairs`` pairs (a class with more is alone).
+
+    Args:
+        gt_keys: ``image_id * num_cats + category_id`` of each ground-truth annotation.
+        dt_keys: the same for each detection.
+        cat_ids: the classes, in order.
+        num_cats: the key's multiplier.
+        max_dets: detections per chunk at most.
+        max_pairs: image x class pairs per chunk at most.
+
+    Returns:
+        list: ``(cat_ids, img_ids)`` per chunk.
+    """
+    dets_per_cat = dict(zip(*np.unique(dt_keys % num_cats, return_counts=True)))
+    pairs = np.unique(np.concatenate([gt_keys, dt_keys]))
+    pair_cats, pair_imgs = pairs % num_cats, pairs // num_cats
+    order = np.argsort(pair_cats, kind='stable')
+    pair_cats, pair_imgs = pair_cats[order], pair_imgs[order]
+    bounds = np.searchsorted(pair_cats, np.asarray(cat_ids), side='left'), \
+        np.searchsorted(pair_cats, np.asarray(cat_ids), side='right')
+    chunks: List[Tuple[List[int], set]] = [([], set())]
+    total = 0
+    for k, cat_id in enumerate(cat_ids):
+        imgs = pair_imgs[bounds[0][k]:bounds[1][k]].tolist()
+        n = int(dets_per_cat.get(cat_id, 0))
+        cats, union = chunks[-1]
+        if cats and (total + n > max_dets or (len(cats) + 1) * len(union.union(imgs)) > max_pairs):
+            chunks.append(([], set()))
+            total = 0
+        chunks[-1][0].append(cat_id)
+        chunks[-1][1].update(imgs)
+        total += n
+    return [(cats, sorted(union)) for cats, union in chunks]
+
+
+def _dt_dicts(dets: Detections, index: np.ndarray, area: np.ndarray,
+              iou_type: str) -> List[Dict[str, Any]]:
+    """COCO-format dicts of the detections at ``index``; ids are their position + 1."""
+    out = [
+        dict(id=i + 1, image_id=img, category_id=cat, score=score, area=a, iscrowd=0)
+        for i, img, cat, score, a in zip(index.tolist(), dets.image_id[index].tolist(
+        ), dets.category_id[index].tolist(), dets.score[index].tolist(), area[index].tolist())
+    ]
+    if dets.bbox is not None:
+        for d, box in zip(out, dets.bbox[index].tolist()):
+            d['bbox'] = box
+    if iou_type == 'segm':
+        for d, i in zip(out, index.tolist()):
+            d['segmentation'] = dets.segm[i]
+    return out
+
+
+def _evaluate_chunk(number: int) -> Tuple[int, np.ndarray, np.ndarray]:
+    """Evaluate one chunk of classes with faster-coco-eval (in a worker or in-process).
+
+    Returns:
+        tuple: the chunk's number, precision (T, R, K, A, M) and recall (T, K, A, M).
+    """
+    from faster_coco_eval import COCO as FastCOCO
+    from faster_coco_eval import COCOeval_faster
+
+    s = _SHARED
+    cat_ids, img_ids = s['chunks'][number]
+    cats = set(cat_ids)
+    # copies: faster-coco-eval writes into the annotation dicts ('ignore', 'rle')
+    gt_anns = [dict(ann, **s['gt_override']) for ann in s['gt_anns_by_chunk'][number]]
+    dt_anns = _dt_dicts(s['dets'], s['dt_index_by_chunk'][number], s['dt_area'], s['iou_type'])
+    images = [s['images'][i] for i in img_ids]
+    categories = [c for c in s['categories'] if c['id'] in cats]
+    gt = FastCOCO(dict(images=images, annotations=gt_anns, categories=categories))
+    dt = FastCOCO(dict(images=images, annotations=dt_anns, categories=categories))
+    evaluator = COCOeval_faster(
+        gt,
+        dt,
+        s['iou_type'],
+        lvis_style=s['lvis_style'],
+        print_function=lambda *args, **kwargs: None)
+    evaluator.params.imgIds = list(img_ids)
+    evaluator.params.catIds = list(cat_ids)
+    evaluator.params.maxDets = list(s['max_dets'])
+    evaluator.evaluate()
+    evaluator.accumulate()
+    return (number, np.asarray(evaluator.eval['precision']), np.asarray(evaluator.eval['recall']))
+
+
+def _run_chunks(numbers: List[int], nproc: int,
+                progress: Optional[Progress]) -> List[Tuple[int, Any, Any]]:
+    """Evaluate the chunks ``numbers``, in ``nproc`` forked workers when more than one.
+
+    ``progress(done, total)`` is told each finished chunk's work (its detections, at least 1).
+    """
+    sizes = [max(1, len(index)) for index in _SHARED['dt_index_by_chunk']]
+    total = sum(sizes[n] for n in numbers)
+    out = []
+    if nproc > 1 and len(numbers) > 1 and 'fork' in multiprocessing.get_all_start_methods():
+        # fork: the workers read the ground truth and detections without copying them.
+        with multiprocessing.get_context('fork').Pool(min(nproc, len(numbers))) as pool:
+            for result in pool.imap_unordered(_evaluate_chunk, numbers):
+                out.append(result)
+                if progress:
+                    progress(sizes[result[0]], total)
+    else:
+        for number in numbers:
+            out.append(_evaluate_chunk(number))
+            if progress:
+                progress(sizes[number], total)
+    return out
+
+
+def _assemble(chunks: List[Tuple[List[int], List[int]]], results, cat_ids: List[int],
+              max_det_index: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Precision (T, R, K, A) and recall (T, K, A) of all classes, in ``cat_ids`` order."""
+    position = {c: k for k, c in enumerate(cat_ids)}
+    precision = -np.ones((len(IOU_THRS), len(REC_THRS), len(cat_ids), len(AREA_RANGES)))
+    recall = -np.ones((len(IOU_THRS), len(cat_ids), len(AREA_RANGES)))
+    for number, chunk_precision, chunk_recall in results:
+        idx = [position[c] for c in sorted(chunks[number][0])]  # faster-coco-eval sorts
+        precision[:, :, idx, :] = chunk_precision[..., max_det_index]
+        recall[:, idx, :] = chunk_recall[..., max_det_index]
+    return precision, recall
+
+
+def _mean_valid(s: np.ndarray) -> float:
+    return -1 if len(s[s > -1]) == 0 else float(np.mean(s[s > -1]))
+
+
+def _summarize(precision: np.ndarray,
+               recall: np.ndarray,
+               ap: bool,
+               iou_thr=None,
+               area_rng: str = 'all',
+               cat_index=None) -> float:
+    """lvis-api's / pycocotools' ``_summarize`` for one max-detections setting."""
+    aidx = [list(AREA_RANGES).index(area_rng)]
+    s = precision if ap else recall
+    if iou_thr is not None:
+        s = s[np.where(iou_thr == IOU_THRS)[0]]
+    if ap:
+        s = s[:, :, cat_index, aidx] if cat_index is not None else s[:, :, :, aidx]
+    else:
+        s = s[:, :, aidx]
+    return _mean_valid(s)
+
+
+def _summary_line(lvis: bool,
+                  ap: bool,
+                  value: float,
+                  iou_thr: Optional[float] = None,
+                  area: str = 'all',
+                  max_dets: int = 100,
+                  group: str = 'all') -> str:
+    """One line of lvis-api's ``print_results`` / pycocotools' ``summarize``."""
+    title, kind = ('Average Precision', '(AP)') if ap else ('Average Recall', '(AR)')
+    iou = f'{IOU_THRS[0]:0.2f}:{IOU_THRS[-1]:0.2f}' if iou_thr is None else f'{iou_thr:0.2f}'
+    if lvis:
+        return (f' {title:<18} {kind} @[ IoU={iou:<9} | area={area:>6s} | '
+                f'maxDets={max_dets:>3d} catIds={group:>3s}] = {value:0.3f}')
+    return (f' {title:<18} {kind} @[ IoU={iou:<9} | area={area:>6s} | '
+            f'maxDets={max_dets:>3d} ] = {value:0.3f}')
+
+
+def _share(**kwargs: Any) -> None:
+    _SHARED.clear()
+    _SHARED.update(kwargs)
+
+
+def _prepare_and_run(gt_anns: List[Dict[str, Any]], dets: Detections, dt_keep: np.ndarray,
+                     dt_area: np.ndarray, images: List[Dict[str, Any]],
+                     categories: List[Dict[str, Any]], cat_ids: List[int], iou_type: str,
+                     lvis_style: bool, max_dets: List[int], gt_override: Dict[str, Any], nproc: int,
+                     progress: Optional[Progress], chunk_dets: int,
+                     chunk_pairs: int) -> Tuple[List[Tuple[List[int], List[int]]], list]:
+    """Split the classes into chunks and evaluate them with faster-coco-eval.
+
+    Args:
+        gt_anns: the ground truth to evaluate (already filtered to the images and classes).
+        dets: all detections; ``dt_keep`` indexes those to evaluate.
+        dt_area: every detection's area for the area ranges.
+        images: the evaluated images' dicts.
+        categories: the evaluated classes' dicts, ``cat_ids`` their ids in order.
+        iou_type, lvis_style, max_dets: faster-coco-eval's settings.
+        gt_override: fields set on (copies of) the ground truth, e.g. ``iscrowd=0``.
+        nproc, progress, chunk_dets, chunk_pairs: see :func:`lvis_eval_fast`.
+
+    Returns:
+        tuple: the chunks and each evaluated chunk's ``(number, precision, recall)``.
+    """
+    num_cats = int(max(cat_ids)) + 1 if cat_ids else 1
+    gt_keys = np.array([a['image_id'] * num_cats + a['category_id'] for a in gt_anns],
+                       dtype=np.int64)
+    dt_keys = dets.image_id[dt_keep] * num_cats + dets.category_id[dt_keep]
+    chunks = _chunks(gt_keys, dt_keys, cat_ids, num_cats, chunk_dets, chunk_pairs)
+    chunk_of = np.full(num_cats, -1, dtype=np.int64)
+    for n, (cats, _) in enumerate(chunks):
+        chunk_of[cats] = n
+    gt_chunk = chunk_of[gt_keys % num_cats]
+    dt_chunk = chunk_of[dt_keys % num_cats]
+    gt_by_chunk: List[List[Dict[str, Any]]] = [[] for _ in chunks]
+    for ann, n in zip(gt_anns, gt_chunk.tolist()):
+        gt_by_chunk[n].append(ann)
+    dt_by_chunk = [dt_keep[dt_chunk == n] for n in range(len(chunks))]
+    _share(
+        chunks=chunks,
+        gt_anns_by_chunk=gt_by_chunk,
+        dt_index_by_chunk=dt_by_chunk,
+        dets=dets,
+        dt_area=dt_area,
+        images={img['id']: img
+                for img in images},
+        categories=categories,
+        iou_type=iou_type,
+        lvis_style=lvis_style,
+        max_dets=max_dets,
+        gt_override=gt_override)
+    try:
+        # a chunk without images has nothing to evaluate: its precision stays -1
+        results = _run_chunks([n for n, (_, imgs) in enumerate(chunks) if imgs], nproc, progress)
+    finally:
+        _SHARED.clear()
+    return chunks, results
+
+
+def lvis_eval_fast(gt: Any,
+                   dets: Detections,
+                   iou_type: str,
+                   img_ids: Sequence[int],
+                   gt_source: str = 'LVIS ground truth',
+                   pred_source: str = '',
+                   nproc: int = 1,
+                   progress: Optional[Progress] = None,
+                   chunk_dets: int = MAX_CHUNK_DETS,
+                   chunk_pairs: int = MAX_CHUNK_PAIRS) -> ReferenceResult:
+    """lvis-api's ``LVISEval`` on ``img_ids``, computed by faster-coco-eval in chunks.
+
+    Args:
+        gt: the ground truth (an lvis-api ``LVIS``; its categories need ``frequency``).
+        dets: the detections.
+        iou_type: ``'bbox'`` or ``'segm'``.
+        img_ids: the evaluated images: only these count.
+        gt_source: the ground-truth file, for messages.
+        pred_source: where the predictions come from, for messages.
+        nproc: worker processes sharing the chunks.
+        progress: ``progress(done, total)`` as chunks finish (work in detections).
+        chunk_dets: detections per chunk at most (a class with more is a chunk alone).
+        chunk_pairs: image x class pairs per chunk at most.
+
+    Returns:
+        ReferenceResult: lvis-api's headline metrics, precision array and summary text.
+    """
+    check_image_ids(img_ids, gt.get_img_ids(), gt_source, pred_source or 'Evaluation')
+    img_ids = sorted(set(int(i) for i in img_ids))
+    cat_ids = sorted(gt.get_cat_ids())
+    dets.check(cat_ids, img_ids, gt_source, pred_source)
+
+    dt_area_all = _detection_area(dets)
+    top = dets.top_per_image(LVIS_MAX_DETS)
+    img_set = np.asarray(img_ids, dtype=np.int64)
+    # lvis-api's get_ann_ids keeps 0 < area < inf, for ground truth and detections.
+    gt_anns = [a for i in img_ids for a in gt.img_ann_map[i] if 0 < a['area'] < float('inf')]
+    # Federated rule: a detection counts only for classes known present or absent (negative).
+    num_cats = int(max(cat_ids)) + 1
+    known = {a['image_id'] * num_cats + a['category_id'] for a in gt_anns}
+    for img in gt.load_imgs(img_ids):
+        known.update(img['id'] * num_cats + c for c in img.get('neg_category_ids', []))
+    top_area = dt_area_all[top]
+    keys = dets.image_id[top] * num_cats + dets.category_id[top]
+    keep = (
+        np.isin(dets.image_id[top], img_set) & (top_area > 0) & (top_area < np.inf)
+        & np.isin(keys, np.fromiter(known, dtype=np.int64, count=len(known))))
+    dt_keep = top[keep]
+
+    images = gt.load_imgs(img_ids)
+    categories = gt.load_cats(cat_ids)
+    chunks, results = _prepare_and_run(gt_anns, dets, dt_keep, dt_area_all, images,
+                                       categories, cat_ids, iou_type, True, [LVIS_MAX_DETS],
+                                       dict(iscrowd=0), nproc, progress, chunk_dets, chunk_pairs)
+    precision, recall = _assemble(chunks, results, cat_ids, 0)
+
+    freq = [c['frequency'] for c in categories]
+    groups = {g: [k for k, f in enumerate(freq) if f == g] for g in ('r', 'c', 'f')}
+    values: Dict[str, float] = OrderedDict()
+    lines = []
+    # lvis-api's summarize(), and the lines of its print_results()
+    for key, ap, kwargs, line in (('AP', True, {}, {}), ('AP50', True, dict(iou_thr=0.5),
+                                                         dict(iou_thr=0.5)), ('AP75', True,
+                                                                              dict(iou_thr=0.75),
+                                                                              dict(iou_thr=0.75)),
+                                  ('APs', True, dict(area_rng='small'), dict(area='s')),
+                                  ('APm', True, dict(area_rng='medium'), dict(area='m')),
+                                  ('APl', True, dict(area_rng='large'),
+                                   dict(area='l')), ('APr', True, dict(cat_index=groups['r']),
+                                                     dict(group='r')), ('APc', True,
+                                                                        dict(cat_index=groups['c']),
+                                                                        dict(group='c')),
+                                  ('APf', True, dict(cat_index=groups['f']),
+                                   dict(group='f')), (f'AR@{LVIS_MAX_DETS}', False, {},
+                                                      {}), (f'ARs@{LVIS_MAX_DETS}', False,
+                                                            dict(area_rng='small'), dict(area='s')),
+                                  (f'ARm@{LVIS_MAX_DETS}', False, dict(area_rng='medium'),
+                                   dict(area='m')), (f'ARl@{LVIS_MAX_DETS}', False,
+                                                     dict(area_rng='large'), dict(area='l'))):
+        values[key] = _summarize(precision, recall, ap, **kwargs)
+        lines.append(_summary_line(True, ap, values[key], max_dets=LVIS_MAX_DETS, **line))
+    summary = '\n'.join(lines) + '\n'
+    return ReferenceResult(
+        iou_type=iou_type,
+        headline={k: no_value_as_nan(values[k])
+                  for k in LVIS_HEADLINE},
+        cat_ids=cat_ids,
+        precision=precision,
+        iou_thrs=IOU_THRS.copy(),
+        evaluator=None,
+        summary=summary)
+
+
+def coco_eval_fast(gt: Any,
+                   dets: Detections,
+                   iou_type: str,
+                   img_ids: Sequence[int],
+                   gt_source: str = 'COCO ground truth',
+                   pred_source: str = '',
+                   cat_ids: Optional[Sequence[int]] = None,
+                   nproc: int = 1,
+                   progress: Optional[Progress] = None,
+                   chunk_dets: int = MAX_CHUNK_DETS,
+                   chunk_pairs: int = MAX_CHUNK_PAIRS) -> ReferenceResult:
+    """pycocotools' ``COCOeval`` (default parameters) on ``img_ids``, by faster-coco-eval.
+
+    Args:
+        gt: the ground truth (a pycocotools ``COCO``).
+        dets: the detections; for ``segm`` the area ranges use the mask area, as
+            :func:`~mmfrozen.evaluation.reference_eval.run_coco_eval` does.
+        iou_type: ``'bbox'`` or ``'segm'``.
+        img_ids: the evaluated images: only these count.
+        gt_source: the ground-truth file, for messages.
+        pred_source: where the predictions come from, for messages.
+        cat_ids: the categories to evaluate (default: all of the ground truth's).
+        nproc: worker processes sharing the chunks.
+        progress: ``progress(done, total)`` as chunks finish (work in detections).
+        chunk_dets: detections per chunk at most.
+        chunk_pairs: image x class pairs per chunk at most.
+
+    Returns:
+        ReferenceResult: pycocotools' headline metrics, precision at 100 detections, summary.
+    """
+    check_image_ids(img_ids, gt.getImgIds(), gt_source, pred_source or 'Evaluation')
+    img_ids = sorted(set(int(i) for i in img_ids))
+    all_cats = gt.getCatIds()
+    cat_ids = sorted(set(int(c) for c in (all_cats if cat_ids is None else cat_ids)))
+    dets.check(all_cats, img_ids, gt_source, pred_source)
+    if iou_type == 'segm':
+        dets = Detections(dets.image_id, dets.category_id, dets.score, None, dets.segm)
+    dt_area = _detection_area(dets)
+    dt_keep = np.flatnonzero(
+        np.isin(dets.image_id, np.asarray(img_ids, dtype=np.int64))
+        & np.isin(dets.category_id, np.asarray(cat_ids, dtype=np.int64)))
+    cat_set = set(cat_ids)
+    gt_anns = [a for i in img_ids for a in gt.imgToAnns[i] if a['category_id'] in cat_set]
+    chunks, results = _prepare_and_run(gt_anns, dets, dt_keep, dt_area, gt.loadImgs(img_ids),
+                                       gt.loadCats(cat_ids), cat_ids, iou_type, False,
+                                       list(COCO_MAX_DETS), {}, nproc, progress, chunk_dets,
+                                       chunk_pairs)
+    precision_all, recall = _assemble(chunks, results, cat_ids, 2)
+    recall_at = {n: _assemble(chunks, results, cat_ids, m)[1] for m, n in enumerate(COCO_MAX_DETS)}
+    values: Dict[str, float] = OrderedDict()
+    lines = []
+    # pycocotools' summarize(): (key, AP?, iou_thr, area, max_dets)
+    for key, ap, iou_thr, area, max_dets in (('AP', True, None, 'all',
+                                              100), ('AP50', True, 0.5, 'all',
+                                                     100), ('AP75', True, 0.75, 'all',
+                                                            100), ('APs', True, None, 'small', 100),
+                                             ('APm', True, None, 'medium',
+                                              100), ('APl', True, None, 'large',
+                                                     100), ('AR1', False, None, 'all',
+                                                            1), ('AR10', False, None, 'all', 10),
+                                             ('AR100', False, None, 'all',
+                                              100), ('ARs', False, None, 'small',
+                                                     100), ('ARm', False, None, 'medium', 100),
+                                             ('ARl', False, None, 'large', 100)):
+        values[key] = _summarize(
+            precision_all, recall_at[max_dets], ap, iou_thr=iou_thr, area_rng=area)
+        lines.append(_summary_line(False, ap, values[key], iou_thr, area, max_dets))
+    summary = '\n'.join(lines) + '\n'
+    return ReferenceResult(
+        iou_type=iou_type,
+        headline={k: no_value_as_nan(values[k])
+                  for k in COCO_HEADLINE},
+        cat_ids=cat_ids,
+        precision=precision_all,
+        iou_thrs=IOU_THRS.copy(),
+        evaluator=None,
+        summary=summary)
