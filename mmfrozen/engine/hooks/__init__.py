@@ -1,3 +1,5 @@
 """Hooks registered in MMDetection's HOOKS registry."""
 from .frozen_backbone_check_hook import FrozenBackboneCheckHook, FrozenBackboneError  # noqa: F401
 from .cost_report_hook import CostReportHook  # noqa: F401
+from .rng_state_hook import RNGStateHook  # noqa: F401
+from .nonfinite_loss_hook import NonFiniteLossError, NonFiniteLossHook  # noqa: F401
