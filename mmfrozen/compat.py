@@ -1,8 +1,10 @@
 """Fixes that let the pinned OpenMMLab stack run on current releases.
 
 Every fix in mmfrozen for a third-party bug or incompatibility lives here, is applied once by
-``import mmfrozen`` (:func:`apply_all`), and has a test in ``tests/test_compat.py`` that fails
-without it. Each says which release it is for, so that it can be dropped when the stack moves.
+``import mmfrozen`` (:func:`apply_all`) where the installed versions need it (each has a version
+or feature check, :data:`FIXES`; each one applied is logged once at debug level on the
+``mmfrozen`` logger), and has a test in ``tests/test_compat.py`` that fails without it. Each says
+which release it is for, so that it can be dropped when the stack moves.
 
 =====================  ==========================================================================
 fix                    why
@@ -18,16 +20,25 @@ CPU DDP                mmengine's runner wraps the model with ``device_ids=[LOCA
                        DDP refuses for a model on the CPU.
 ``mmdet::`` bases      mmengine 0.10.7 finds installed packages through ``pkg_resources``, which
                        setuptools>=81 no longer ships.
+torchvision without   a torchvision wheel built for another torch (PyPI's 0.28 for torch 2.13 is
+its C++ ops            linked to the CUDA build) cannot load its ops here, and 0.28 registers fake
+                       kernels for ``torchvision::nms``/``qnms`` unconditionally, which torch
+                       2.13 refuses for undefined operators: ``import torchvision`` (and so
+                       ``import timm``) fails. We define those two operators, without kernels,
+                       so that its Python part imports; calling them still fails, naming them.
 =====================  ==========================================================================
 """
 import functools
 import importlib.metadata
 import importlib.util
+import inspect
+import logging
 import os
 import os.path as osp
 import pickle
+import sys
 import types
-from typing import Any, Callable, List
+from typing import Any, Callable, List, NamedTuple
 
 import numpy as np
 import torch
@@ -120,6 +131,10 @@ def _refuse_clearly(load: Callable[..., Any]) -> Callable[..., Any]:
                 '(see mmfrozen.compat.mmengine_checkpoint_globals). A checkpoint is untrusted '
                 'input; load it with torch.load(weights_only=False) yourself only if you trust '
                 f'its source.\n{err}') from err
+        except (RuntimeError, EOFError, ValueError) as err:
+            # torch names no file when a checkpoint is truncated or not a checkpoint at all
+            raise type(err)(f'Could not read checkpoint {filename!r} (truncated, or not a '
+                            f'checkpoint?): {err}') from err
 
     load_from_local.__wrapped_by_mmfrozen__ = True  # type: ignore[attr-defined]
     return load_from_local
@@ -272,8 +287,138 @@ def patch_package_lookup() -> None:
         pass
 
 
+# --------------------------------------------------------------------------------------------
+# torchvision's Python part where its C++ ops do not load (timm imports it)
+# --------------------------------------------------------------------------------------------
+#: The operators torchvision 0.28 registers fake kernels for without checking that its library
+#: loaded (torchvision/_meta_registrations.py), with the schemas its C++ library defines.
+TORCHVISION_UNGUARDED_OPS = (
+    'nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor',
+    'qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor',
+)
+_torchvision_library: List[Any] = []  # the Library must live as long as its definitions
+
+
+@_once
+def define_torchvision_ops() -> None:
+    """Define torchvision's unguarded operators (no kernels), so that it imports without them."""
+    library = torch.library.Library('torchvision', 'FRAGMENT')
+    for schema in TORCHVISION_UNGUARDED_OPS:
+        library.define(schema)
+    _torchvision_library.append(library)
+
+
+# --------------------------------------------------------------------------------------------
+# which fixes the installed versions need
+# --------------------------------------------------------------------------------------------
+def _source_mentions(obj: Any, text: str) -> bool:
+    try:
+        return text in inspect.getsource(obj)
+    except (OSError, TypeError):
+        return False
+
+
+def torch_loads_weights_only_and_mmengine_does_not_ask() -> bool:
+    """torch>=2.6 defaults to ``weights_only=True``; mmengine 0.10.7 does not pass it."""
+    if getattr(torch.serialization, 'add_safe_globals', None) is None:
+        return False
+    default = inspect.signature(torch.load).parameters['weights_only'].default
+    if default is False:
+        return False
+    from mmengine.runner import checkpoint
+    return not _source_mentions(checkpoint.load_from_local, 'weights_only')
+
+
+def lvis_needs_np_float() -> bool:
+    """lvis (0.5.3) calls ``np.float``, which NumPy>=1.24 no longer has."""
+    if hasattr(np, 'float') and np.float is float:  # type: ignore[attr-defined]
+        return False
+    spec = importlib.util.find_spec('lvis')
+    return spec is not None and spec.origin is not None and _source_mentions_file(
+        osp.join(osp.dirname(spec.origin), 'eval.py'), 'np.float')
+
+
+def _source_mentions_file(path: str, text: str) -> bool:
+    try:
+        with open(path) as f:
+            return text in f.read()
+    except OSError:
+        return False
+
+
+def launcher_sets_cuda_device_without_cuda() -> bool:
+    """mmengine's ``pytorch`` launcher calls ``torch.cuda.set_device``; this torch has no GPU."""
+    from mmengine.dist import utils as dist_utils
+    return (not _has_accelerator()
+            and _source_mentions(dist_utils._init_dist_pytorch, 'set_device'))
+
+
+def runner_passes_device_ids_without_cuda() -> bool:
+    """mmengine's runner wraps DDP with ``device_ids``; this torch has no GPU to give it."""
+    from mmengine.runner import Runner
+    return (not _has_accelerator()
+            and _source_mentions(Runner.wrap_model, 'device_ids'))
+
+
+def mmengine_needs_missing_pkg_resources() -> bool:
+    """mmengine finds packages through ``pkg_resources``, which setuptools>=81 dropped."""
+    from mmengine.utils import package_utils
+    if not _source_mentions(package_utils, 'pkg_resources'):
+        return False
+    if 'pkg_resources' in sys.modules:
+        return sys.modules['pkg_resources'] is None
+    return importlib.util.find_spec('pkg_resources') is None
+
+
+
+def torchvision_ops_do_not_load() -> bool:
+    """torchvision is installed, not imported yet, and its C++ library does not load here."""
+    if _torchvision_library:
+        return True  # the operators are ours: the library did not load
+    if 'torchvision' in sys.modules:
+        return False
+    spec = importlib.util.find_spec('torchvision')
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    if any(hasattr(torch.ops.torchvision, op.split('(')[0]) for op in TORCHVISION_UNGUARDED_OPS):
+        return False
+    import glob
+    libraries = [path for location in spec.submodule_search_locations
+                 for path in glob.glob(osp.join(location, '_C.*'))]
+    try:
+        for path in libraries:
+            torch.ops.load_library(path)  # what torchvision does first; kept if it works
+    except (ImportError, OSError):
+        return True
+    return not libraries
+
+class Fix(NamedTuple):
+    """A fix, the check that says whether the installed versions need it, and why."""
+    apply: Callable[[], None]
+    needed: Callable[[], bool]
+    why: str
+
+
+FIXES = (
+    Fix(allow_mmengine_checkpoints, torch_loads_weights_only_and_mmengine_does_not_ask,
+        'torch.load defaults to weights_only=True and mmengine does not pass it'),
+    Fix(patch_lvis_numpy, lvis_needs_np_float, 'lvis calls np.float, gone from this NumPy'),
+    Fix(patch_cpu_launcher, launcher_sets_cuda_device_without_cuda,
+        "mmengine's pytorch launcher calls torch.cuda.set_device and this torch has no GPU"),
+    Fix(patch_cpu_ddp, runner_passes_device_ids_without_cuda,
+        'mmengine wraps DDP with device_ids and this torch has no GPU'),
+    Fix(patch_package_lookup, mmengine_needs_missing_pkg_resources,
+        'mmengine looks packages up with pkg_resources, which is not installed'),
+    Fix(define_torchvision_ops, torchvision_ops_do_not_load,
+        "torchvision's C++ ops do not load into this torch, and it registers fake kernels "
+        'for two of them regardless'),
+)
+
+logger = logging.getLogger('mmfrozen')
+
+
 def apply_all() -> List[str]:
-    """Apply every fix once (``import mmfrozen`` does this).
+    """Apply, once, every fix that the installed versions need (``import mmfrozen`` does this).
 
     Set ``MMFROZEN_NO_COMPAT=1`` to skip them all, e.g. to check that one is still needed.
 
@@ -282,9 +427,9 @@ def apply_all() -> List[str]:
     """
     if os.environ.get('MMFROZEN_NO_COMPAT') == '1':
         return list(_APPLIED)
-    allow_mmengine_checkpoints()
-    patch_lvis_numpy()
-    patch_cpu_launcher()
-    patch_cpu_ddp()
-    patch_package_lookup()
+    for fix in FIXES:
+        name = fix.apply.__name__
+        if name not in _APPLIED and fix.needed():
+            fix.apply()
+            logger.debug('mmfrozen.compat applied %s: %s', name, fix.why)
     return list(_APPLIED)

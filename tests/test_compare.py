@@ -33,7 +33,7 @@ def config_text(config: str) -> str:
     init = 'None' if 'scratch' in config else PRETRAINED
     text = f'model = dict(type="FasterRCNN", backbone=dict(type="ResNet", init_cfg={init}))\n'
     if 'frozen' in config:
-        text += "freeze = dict(modules=['backbone'], check=True)\n"
+        text += "frozen = dict(modules=['backbone'], check=True)\n"
     return text
 
 

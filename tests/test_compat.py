@@ -21,11 +21,38 @@ def run_snippet(code: str, *, no_compat: bool = False) -> subprocess.CompletedPr
                           capture_output=True, text=True, timeout=300)
 
 
-def test_all_fixes_applied_on_import():
-    assert mmfrozen.compat.apply_all() == [
-        'allow_mmengine_checkpoints', 'patch_lvis_numpy', 'patch_cpu_launcher',
-        'patch_cpu_ddp', 'patch_package_lookup'
-    ]
+def test_import_applies_exactly_the_fixes_this_stack_needs():
+    """Each fix is applied where its check says the installed versions need it, and only then.
+
+    On this stack (torch>=2.6, NumPy 2, mmengine 0.10.7, a CPU build of torch, setuptools<81 so
+    pkg_resources is still there) that is every fix but the pkg_resources one; the test of that
+    fix below imports mmfrozen where pkg_resources is missing.
+    """
+    needed = [fix.apply.__name__ for fix in compat.FIXES if fix.needed()]
+    assert mmfrozen.compat.apply_all() == needed
+    import numpy as np
+    expected = {'allow_mmengine_checkpoints': tuple(map(int, torch.__version__.split('.')[:2]))
+                >= (2, 6),
+                'patch_lvis_numpy': not hasattr(np, 'float'),
+                'patch_cpu_launcher': not torch.cuda.is_available(),
+                'patch_cpu_ddp': not torch.cuda.is_available(),
+                'patch_package_lookup': False,
+                'define_torchvision_ops': _torchvision_fails_to_import_alone()}
+    assert needed == [name for name, need in expected.items() if need]
+
+
+def test_each_applied_fix_is_logged_once_at_debug_level():
+    proc = run_snippet("""
+        import logging
+        logging.basicConfig(level=logging.DEBUG, format='%(name)s %(levelname)s %(message)s')
+        import mmfrozen
+        mmfrozen.compat.apply_all()
+    """)
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if 'mmfrozen.compat applied' in line]
+    assert lines and all(line.startswith('mmfrozen DEBUG') for line in lines)
+    names = [line.split('applied ')[1].split(':')[0] for line in lines]
+    assert len(names) == len(set(names)) == len(mmfrozen.compat.apply_all())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,3 +207,40 @@ def test_get_installed_path_matches_import():
     import mmdet
     assert compat.get_installed_path('mmdet') == osp.dirname(mmdet.__file__)
     assert compat.is_installed('mmdet') and not compat.is_installed('no_such_package_xyz')
+
+
+# ---------------------------------------------------------------------------------------------
+# torchvision (and timm) where torchvision's C++ ops do not load
+# ---------------------------------------------------------------------------------------------
+TIMM_CONVNEXT = """
+    import mmfrozen, timm, torch, torchvision
+    model = timm.create_model('convnext_atto', features_only=True)
+    print(model.feature_info.channels())
+    try:
+        torchvision.ops.nms(torch.rand(3, 4), torch.rand(3), 0.5)
+    except RuntimeError as err:
+        print('nms:', err)
+"""
+
+
+def _torchvision_fails_to_import_alone() -> bool:
+    """Ground truth for the fix's check: a fresh ``import torchvision`` without mmfrozen."""
+    proc = run_snippet('import torchvision', no_compat=True)
+    return proc.returncode != 0 and 'torchvision::nms does not exist' in proc.stderr
+
+
+def test_timm_imports_and_builds_with_the_fix():
+    proc = run_snippet(TIMM_CONVNEXT)
+    assert proc.returncode == 0, proc.stderr
+    assert '[40, 80, 160, 320]' in proc.stdout
+    if compat.torchvision_ops_do_not_load() or 'define_torchvision_ops' in compat.apply_all():
+        assert "nms: Couldn't load custom C++ ops" in proc.stdout  # unusable, and says so
+
+
+def test_without_fix_timm_imports_only_where_torchvision_does():
+    proc = run_snippet(TIMM_CONVNEXT, no_compat=True)
+    if _torchvision_fails_to_import_alone():  # this machine: PyPI's CUDA torchvision
+        assert proc.returncode != 0
+        assert 'operator torchvision::nms does not exist' in proc.stderr
+    else:
+        assert proc.returncode == 0, proc.stderr

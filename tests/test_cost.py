@@ -9,7 +9,7 @@ from mmengine.config import Config
 from torch import nn
 
 import mmfrozen  # noqa: F401
-from mmfrozen.cost import (SavedActivationTracker, TrainingFlopCounter, build_trained_model,
+from mmfrozen.cost import (SavedActivationTracker, TrainingFlopCounter, build_model_for_training,
                            count_parameters, load_config, measure_training_cost, synthetic_batch,
                            train_batch_size, train_image_shape, train_loads_masks)
 from mmfrozen.models.freeze import freeze_module
@@ -74,7 +74,7 @@ def test_saved_activations_of_small_net():
 
 def test_count_parameters_splits_parts_and_respects_requires_grad():
     cfg = Config.fromfile(TINY_FASTER_RCNN)
-    model, _ = build_trained_model(cfg, 'cpu')
+    model, _ = build_model_for_training(cfg, 'cpu')
     counts = count_parameters(model)
     numel = {
         name: sum(p.numel() for p in getattr(model, name).parameters())
@@ -95,14 +95,15 @@ def test_count_parameters_splits_parts_and_respects_requires_grad():
 
 def frozen_variant(cfg: Config) -> Config:
     frozen = copy.deepcopy(cfg)
-    frozen.merge_from_dict(dict(freeze=dict(modules=['backbone'])))
+    frozen.merge_from_dict(dict(frozen=dict(modules=['backbone']),
+                                model=dict(backbone=dict(frozen_stages=4, norm_eval=True))))
     return frozen
 
 
 def backbone_alone(cfg: Config, batch_size: int) -> dict:
     """The backbone's own training cost, run on its own with a gradient at its outputs."""
     torch.manual_seed(0)
-    model, _ = build_trained_model(cfg, 'cpu')
+    model, _ = build_model_for_training(cfg, 'cpu')
     data = model.data_preprocessor(synthetic_batch(batch_size, (128, 128)), True)
     params = [*model.parameters(), *model.buffers()]
     with TrainingFlopCounter() as counter, SavedActivationTracker(params) as saved:

@@ -4,6 +4,7 @@ import os.path as osp
 import subprocess
 import sys
 
+import pytest
 from conftest import REPO, TINY_FASTER_RCNN, free_port, run_tool, tool_env
 
 # One epoch of 6 iterations (24 images, batch 4), no validation.
@@ -26,7 +27,15 @@ class RaiseAtIterHook(Hook):
 # The frozen backbone as mmfrozen's runner trains it; the tiny backbone has no pretrained
 # weights, so the freeze check is told to allow that.
 FROZEN_RUNNER = ("runner_type = 'FrozenBackboneRunner'\n"
-                 "freeze = dict(modules=['backbone'], check=True, allow_uninitialized=True)\n")
+                 "model = dict(backbone=dict(frozen_stages=4, norm_eval=True))\n"
+                 "frozen = dict(modules=['backbone'], check=True, allow_uninitialized=True)\n")
+
+
+def logged_train_iters(work_dir) -> list:
+    """The training iterations' records of MMEngine's ``vis_data/scalars.json``."""
+    (scalars, ) = work_dir.glob('*/vis_data/scalars.json')
+    records = [json.loads(line) for line in scalars.read_text().splitlines() if line.strip()]
+    return [r for r in records if 'time' in r and 'loss' in r]
 
 
 def write_config(tmp_path, hooks: str, imports: str = "'mmfrozen'", extra: str = '') -> str:
@@ -40,9 +49,11 @@ def write_config(tmp_path, hooks: str, imports: str = "'mmfrozen'", extra: str =
 def test_cost_json_written_by_a_frozen_training_run(tmp_path, tiny_coco_options):
     config = write_config(tmp_path, "dict(type='CostReportHook', interval=4)", extra=FROZEN_RUNNER)
     work_dir = tmp_path / 'work'
+    # the log shows each iteration's own time, not a running mean
     run_tool([
         'tools/train.py', config, '--work-dir',
-        str(work_dir), '--cfg-options', *tiny_coco_options, *ONE_EPOCH
+        str(work_dir), '--cfg-options', *tiny_coco_options, *ONE_EPOCH,
+        'log_processor.window_size=1'
     ])
 
     cost = json.loads((work_dir / 'cost.json').read_text())
@@ -62,6 +73,13 @@ def test_cost_json_written_by_a_frozen_training_run(tmp_path, tiny_coco_options)
     assert cost['peak_memory_mb'] > 100  # a Python process with torch and mmdet loaded
     assert cost['peak_memory_mb_per_rank'] == [cost['peak_memory_mb']]
     assert cost['time_per_iter_s'] > cost['data_time_s'] > 0
+    # MMEngine's own iteration and data times, as the log has them (logger interval 1, window
+    # 1): the mean over iterations 3-6, after the warm-up iteration and the FLOP-counted one.
+    logged = logged_train_iters(work_dir)
+    assert [r['iter'] for r in logged] == [1, 2, 3, 4, 5, 6]
+    for key, ours in (('time', 'time_per_iter_s'), ('data_time', 'data_time_s')):
+        expected = sum(r[key] for r in logged[2:]) / 4
+        assert cost[ours] == pytest.approx(expected, rel=1e-6, abs=1e-6)
     assert not list(work_dir.glob('*.tmp'))
 
 

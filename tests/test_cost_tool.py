@@ -8,7 +8,8 @@ from conftest import TINY_FASTER_RCNN, run_tool
 def test_cost_tool_compares_frozen_with_finetuned(tmp_path):
     frozen_config = tmp_path / 'faster-rcnn_r18-tiny-frozen_fpn_coco.py'
     frozen_config.write_text(f'_base_ = {TINY_FASTER_RCNN!r}\n'
-                             "freeze = dict(modules=['backbone'])\n")
+                             "model = dict(backbone=dict(frozen_stages=4, norm_eval=True))\n"
+                             "frozen = dict(modules=['backbone'])\n")
     out = tmp_path / 'cost.json'
     proc = run_tool([
         'tools/cost.py', TINY_FASTER_RCNN,

@@ -1,4 +1,5 @@
-"""The frozen-backbone mechanism: FrozenBackboneRunner, FrozenBackboneCheckHook, apply_freeze.
+"""The frozen-backbone mechanism: the model freezes (mmdet's frozen_stages/norm_eval, the
+FrozenModule builder), FrozenBackboneRunner verifies, FrozenBackboneCheckHook checks.
 
 Every run goes through MMEngine's real runner on the tiny COCO set, either in this process
 (``RUNNERS.build(cfg).train()``) or through ``tools/train.py``.
@@ -18,9 +19,10 @@ import mmfrozen  # noqa: F401  registers the runner and the hook
 from mmdet.registry import HOOKS, MODELS, RUNNERS
 from mmfrozen.engine.hooks import FrozenBackboneCheckHook, FrozenBackboneError
 from mmfrozen.engine.runner import FrozenBackboneRunner
-from mmfrozen.models.freeze import apply_freeze, is_frozen
+from mmfrozen.models.freeze import is_frozen, trainable_parameters
 
 FRAGMENT = osp.join(REPO, 'configs', '_base_', 'frozen-backbone.py')
+RESNET_FREEZE = 'model = dict(backbone=dict(frozen_stages=4, norm_eval=True))\n'
 
 
 @HOOKS.register_module()
@@ -42,9 +44,11 @@ def _options_dict(options: List[str]) -> Dict[str, str]:
     return dict(option.split('=', 1) for option in options)
 
 
-def _frozen_tiny_config(tmp_path, extra: str = '') -> str:
+def _frozen_tiny_config(tmp_path, extra: str = '', model_freeze: str = RESNET_FREEZE) -> str:
+    """The tiny detector as a frozen config is written: twin + fragment + the backbone's own
+    freezing options."""
     path = tmp_path / 'faster-rcnn_r18-tiny-frozen_fpn_coco.py'
-    path.write_text(f'_base_ = [{TINY_FASTER_RCNN!r}, {FRAGMENT!r}]\n{extra}')
+    path.write_text(f'_base_ = [{TINY_FASTER_RCNN!r}, {FRAGMENT!r}]\n{model_freeze}{extra}')
     return str(path)
 
 
@@ -85,11 +89,10 @@ def _backbone(state: dict) -> Dict[str, torch.Tensor]:
     return {key: value for key, value in state.items() if key.startswith('backbone.')}
 
 
-def test_runner_freezes_at_build_and_registers_check(tmp_path, tiny_coco_options):
+def test_runner_verifies_at_build_and_registers_check(tmp_path, tiny_coco_options):
     runner = _runner(_frozen_tiny_config(tmp_path), tmp_path, tiny_coco_options)
     assert isinstance(runner, FrozenBackboneRunner)
     assert runner.frozen_modules == ['backbone']
-    assert is_frozen(runner.model.backbone)
     assert not any(p.requires_grad for p in runner.model.backbone.parameters())
     assert all(p.requires_grad for p in runner.model.neck.parameters())
     checks = [hook for hook in runner.hooks if isinstance(hook, FrozenBackboneCheckHook)]
@@ -98,22 +101,75 @@ def test_runner_freezes_at_build_and_registers_check(tmp_path, tiny_coco_options
 
 def test_check_can_be_turned_off(tmp_path, tiny_coco_options):
     runner = _runner(_frozen_tiny_config(tmp_path), tmp_path, tiny_coco_options,
-                     **{'freeze.check': False})
-    assert is_frozen(runner.model.backbone)
+                     **{'frozen.check': False})
+    assert trainable_parameters(runner.model.backbone) == []
     assert not any(isinstance(hook, FrozenBackboneCheckHook) for hook in runner.hooks)
 
 
-def test_unknown_freeze_field_names_file_and_field(tmp_path, tiny_coco_options):
-    config = _frozen_tiny_config(tmp_path, 'freeze = dict(modlues=["backbone"])\n')
+def test_unknown_frozen_field_names_file_and_field(tmp_path, tiny_coco_options):
+    config = _frozen_tiny_config(tmp_path, 'frozen = dict(modlues=["backbone"])\n')
     with pytest.raises(KeyError,
-                       match=r'faster-rcnn_r18-tiny-frozen_fpn_coco\.py.*freeze\.modlues'):
+                       match=r'faster-rcnn_r18-tiny-frozen_fpn_coco\.py.*frozen\.modlues'):
         _runner(config, tmp_path, tiny_coco_options)
 
 
-def test_freeze_survives_model_train():
+def test_old_field_name_is_refused_naming_the_new_one(tmp_path, tiny_coco_options):
+    config = _frozen_tiny_config(tmp_path, 'freeze = dict(modules=["backbone"])\n')
+    with pytest.raises(KeyError, match=r'tiny-frozen_fpn_coco\.py: the field `freeze` is now '
+                       r'called `frozen`'):
+        _runner(config, tmp_path, tiny_coco_options)
+
+
+def test_runner_refuses_a_frozen_field_the_model_does_not_honour(tmp_path, tiny_coco_options):
+    """frozen.modules without the model's own freeze: the runner verifies, it does not freeze."""
+    config = _frozen_tiny_config(tmp_path, model_freeze='')
+    with pytest.raises(FrozenBackboneError,
+                       match=r'tiny-frozen_fpn_coco\.py: frozen\.modules names \[\'backbone\'\].*'
+                       r'backbone\.conv1\.weight requires grad.*frozen_stages=4'):
+        _runner(config, tmp_path, tiny_coco_options)
+
+
+def test_norm_eval_false_is_refused_when_a_norm_layer_would_train(tmp_path, tiny_coco_options):
+    """frozen_stages=4 alone keeps the stages in eval mode: accepted. A backbone freeze that
+    leaves BN training (frozen_stages=3, layer4 trains) is refused, naming the layer."""
+    config = _frozen_tiny_config(
+        tmp_path, model_freeze='model = dict(backbone=dict(frozen_stages=3, norm_eval=False))\n')
+    with pytest.raises(FrozenBackboneError, match=r'backbone\.layer4\.0\.conv1\.weight requires '
+                       r'grad.*backbone\.layer4\.0\.bn1 \(BatchNorm2d\) is in train mode'):
+        _runner(config, tmp_path, tiny_coco_options)
+
+
+def _frozen_tiny_backbone_model() -> nn.Module:
+    """The tiny detector with its backbone built by the FrozenModule builder."""
     init_default_scope('mmdet')
-    model = MODELS.build(Config.fromfile(TINY_FASTER_RCNN).model)
-    assert apply_freeze(model, dict(modules=['backbone'])) == ['backbone']
+    cfg = Config.fromfile(TINY_FASTER_RCNN).model
+    cfg.backbone = dict(type='FrozenModule', module=cfg.backbone)
+    return MODELS.build(cfg)
+
+
+def test_frozen_module_keeps_state_dict_keys():
+    init_default_scope('mmdet')
+    plain = MODELS.build(Config.fromfile(TINY_FASTER_RCNN).model)
+    frozen = _frozen_tiny_backbone_model()
+    assert type(frozen.backbone) is type(plain.backbone)
+    assert list(frozen.state_dict()) == list(plain.state_dict())
+    assert is_frozen(frozen.backbone)
+
+
+def test_frozen_module_trainable_parts():
+    """trainable=[...] keeps those sub-modules training, and only those."""
+    init_default_scope('mmdet')
+    head_cfg = Config.fromfile(TINY_FASTER_RCNN).model.roi_head.bbox_head
+    head = MODELS.build(dict(type='FrozenModule', module=head_cfg, trainable=['fc_cls']))
+    assert trainable_parameters(head) == ['fc_cls.weight', 'fc_cls.bias']
+    head.train()
+    assert head.fc_cls.training and not head.shared_fcs.training
+    with pytest.raises(KeyError, match=r"trainable names 'fc_clss'"):
+        MODELS.build(dict(type='FrozenModule', module=head_cfg, trainable=['fc_clss']))
+
+
+def test_freeze_survives_model_train():
+    model = _frozen_tiny_backbone_model()
     for _ in range(2):
         model.train()
         assert not any(m.training for m in model.backbone.modules())
@@ -158,7 +214,7 @@ def test_train_tool_frozen_backbone_bit_identical(tmp_path, tiny_coco_options, f
 def test_check_stops_run_whose_backbone_changed(tmp_path, tiny_coco_options, tensor):
     config = _frozen_tiny_config(
         tmp_path, f'custom_hooks = [dict(type="PerturbTensorHook", tensor={tensor!r})]\n'
-        'freeze = dict(allow_uninitialized=True)\n')
+        'frozen = dict(allow_uninitialized=True)\n')
     runner = _runner(config, tmp_path, tiny_coco_options)
     with pytest.raises(FrozenBackboneError, match=rf'{tensor}.*changed before saving'):
         runner.train()
@@ -172,7 +228,7 @@ def test_check_refuses_uninitialised_backbone(tmp_path, tiny_coco_options):
 
 
 def test_check_allows_uninitialised_when_told(tmp_path, tiny_coco_options):
-    config = _frozen_tiny_config(tmp_path, 'freeze = dict(allow_uninitialized=True)\n')
+    config = _frozen_tiny_config(tmp_path, 'frozen = dict(allow_uninitialized=True)\n')
     _runner(config, tmp_path, tiny_coco_options).train()
     assert (tmp_path / 'work' / 'epoch_1.pth').exists()
 
@@ -218,7 +274,7 @@ class _BackboneWithHead(nn.Module):
 
     def __init__(self, backbone: dict) -> None:
         super().__init__()
-        self.backbone = MODELS.build(backbone)
+        self.backbone = MODELS.build(dict(type='FrozenModule', module=backbone))
         self.head = nn.LazyConv2d(4, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -232,7 +288,6 @@ def test_other_backbones_freeze(name):
     torch.manual_seed(0)
     model = _BackboneWithHead(BACKBONES[name])
     model(torch.rand(2, 3, 64, 64))  # materialise the lazy head
-    apply_freeze(model, dict(modules=['backbone']))
     before = {key: value.clone() for key, value in model.backbone.state_dict().items()}
     head_before = model.head.weight.detach().clone()
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)

@@ -3,12 +3,14 @@ import os.path as osp
 import subprocess
 import sys
 
+import pytest
 import torch
 from conftest import REPO, TINY_FASTER_RCNN, free_port, tool_env, run_tool
 from torch import nn
 
 import mmfrozen  # noqa: F401
 from mmdet.models.backbones import ResNet
+from mmfrozen.mmdet_tools import mmdet_tool_path
 
 FROZEN_R50 = osp.join(REPO, 'configs', 'faster_rcnn', 'faster-rcnn_r50-frozen_fpn_1x_coco.py')
 FRAGMENT = osp.join(REPO, 'configs', '_base_', 'frozen-backbone.py')
@@ -34,20 +36,25 @@ def fake_classifier_checkpoint(path: str) -> dict:
     return state
 
 
+@pytest.mark.parametrize('tool', ['ours', 'mmdet'])
 def test_stock_frozen_r50_config_trains_and_keeps_the_classifier_weights(
-        tiny_coco_options, tmp_path):
-    """configs/faster_rcnn/faster-rcnn_r50-frozen_fpn_1x_coco.py at its own 1333x800 scale."""
+        tiny_coco_options, tmp_path, tool):
+    """configs/faster_rcnn/faster-rcnn_r50-frozen_fpn_1x_coco.py at its own 1333x800 scale,
+    through our tools/train.py and through MMDetection's own, as its install ships it."""
     ckpt = str(tmp_path / 'classifier.pth')
     classifier = fake_classifier_checkpoint(ckpt)
     work_dir = tmp_path / 'run'
+    script = 'tools/train.py' if tool == 'ours' else mmdet_tool_path('train.py')
     proc = run_tool([
-        'tools/train.py', FROZEN_R50, '--work-dir', str(work_dir), '--cfg-options',
+        script, FROZEN_R50, '--work-dir', str(work_dir), '--cfg-options',
         *tiny_coco_options, f'model.backbone.init_cfg.checkpoint={ckpt}',
         'train_dataloader.dataset.indices=4', 'train_dataloader.batch_size=2',
         'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
         'train_cfg.max_epochs=1', 'train_cfg.val_interval=2', 'default_hooks.logger.interval=1'
     ])
-    assert 'Epoch(train) [1][2/2]' in proc.stdout + proc.stderr
+    log = proc.stdout + proc.stderr
+    assert 'Epoch(train) [1][2/2]' in log
+    assert 'Frozen modules backbone unchanged before saving the checkpoint' in log
     detector = torch.load(work_dir / 'epoch_1.pth', weights_only=True)['state_dict']
     for key, value in classifier.items():
         if key.startswith('fc.'):
@@ -61,7 +68,8 @@ def test_two_process_ddp_with_a_frozen_backbone(tiny_coco_options, tmp_path):
     """Frozen parameters must be frozen before DDP wraps the model, or its reducer hangs."""
     config = tmp_path / 'faster-rcnn_r18-tiny-frozen_fpn_coco.py'
     config.write_text(f'_base_ = [{TINY_FASTER_RCNN!r}, {FRAGMENT!r}]\n'
-                      'freeze = dict(allow_uninitialized=True)\n')
+                      'model = dict(backbone=dict(frozen_stages=4, norm_eval=True))\n'
+                      'frozen = dict(allow_uninitialized=True)\n')
     work_dir = tmp_path / 'ddp'
     env = tool_env(PYTHON=sys.executable, PORT=str(free_port()))
     proc = subprocess.run(

@@ -6,7 +6,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import load_checkpoint, save_checkpoint
 
-import mmfrozen  # noqa: F401  (registers the mini modules)
+import mmfrozen.mini  # noqa: F401  (registers the mini modules)
 from mmdet.registry import METRICS, MODELS
 from mmfrozen.mini.backbone_export import export_backbone
 

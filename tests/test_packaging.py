@@ -24,3 +24,21 @@ def test_import_registers_in_mmdetection_registries():
     assert HOOKS.get('CostReportHook') is not None
     assert METRICS.get('LVISStratifiedMetric') is not None
     assert METRICS.get('CocoStratifiedMetric') is not None
+
+
+def test_import_has_no_side_effects_beyond_registration():
+    """``import mmfrozen`` leaves matplotlib's backend alone (no ``matplotlib.use``; lvis-api
+    itself imports pyplot, which does not choose one) and does not import the mini world."""
+    code = ('import sys, matplotlib; import mmfrozen; '
+            "print('mmfrozen.mini' in sys.modules, matplotlib.get_backend())")
+    proc = subprocess.run([sys.executable, '-c', code], cwd=REPO, capture_output=True,
+                          text=True, timeout=300, env=dict(__import__('os').environ,
+                                                           MPLBACKEND='svg'))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ['False', 'svg']
+
+
+def test_frozen_module_builder_registered():
+    import mmfrozen  # noqa: F401
+    from mmdet.registry import MODELS
+    assert MODELS.get('FrozenModule') is not None

@@ -6,9 +6,19 @@
 #       --cfg-options load_from=work_dirs/cascade-rcnn_r50-frozen_nasfpn_sample1e-3_lsj-100e_lvis-v1/epoch_25.pth
 _base_ = '../cascade_rcnn/cascade-rcnn_r50-frozen_nasfpn_sample1e-3_lsj-100e_lvis-v1.py'
 
-# Every weight comes from the stage-1 checkpoint: no ImageNet download.
-model = dict(backbone=dict(init_cfg=None))
-freeze = dict(modules=[
+# Every weight comes from the stage-1 checkpoint: no ImageNet download. The backbone is frozen
+# by the stage-1 config (frozen_stages=4, norm_eval=True); every other part but the three fc_cls
+# is built frozen here, so the freeze holds whatever builds the model.
+model = dict(
+    backbone=dict(init_cfg=None),
+    neck=dict(_delete_=True, type='FrozenModule', module=_base_.model.neck),
+    rpn_head=dict(_delete_=True, type='FrozenModule', module=_base_.model.rpn_head),
+    roi_head=dict(bbox_head=[
+        dict(type='FrozenModule', module=head, trainable=['fc_cls'])
+        for head in _base_.model.roi_head.bbox_head
+    ]))
+# What the runner verifies as frozen.
+frozen = dict(modules=[
     'backbone', 'neck', 'rpn_head',
     'roi_head.bbox_head.0.shared_fcs', 'roi_head.bbox_head.0.fc_reg',
     'roi_head.bbox_head.1.shared_fcs', 'roi_head.bbox_head.1.fc_reg',

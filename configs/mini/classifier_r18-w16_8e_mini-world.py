@@ -5,7 +5,8 @@
 # Its `backbone.*` weights become the detectors' pre-trained backbone
 # (mmfrozen.mini.backbone_export).
 _base_ = 'mmdet::_base_/default_runtime.py'
-custom_imports = dict(imports=['mmfrozen'], allow_failed_imports=False)
+# mmfrozen.mini: the mini world's dataset, model and metric (import mmfrozen leaves it out)
+custom_imports = dict(imports=['mmfrozen', 'mmfrozen.mini'], allow_failed_imports=False)
 
 data_root = 'work_dirs/mini_reproduction/data/classification/'
 max_epochs = 8

@@ -8,7 +8,8 @@ _base_ = [
     'mmdet::_base_/models/faster-rcnn_r50_fpn.py', '../_base_/datasets/lvis-v1_detection.py',
     'mmdet::_base_/default_runtime.py'
 ]
-custom_imports = dict(imports=['mmfrozen'], allow_failed_imports=False)
+# mmfrozen.mini: the mini world's dataset, model and metric (import mmfrozen leaves it out)
+custom_imports = dict(imports=['mmfrozen', 'mmfrozen.mini'], allow_failed_imports=False)
 
 data_root = 'work_dirs/mini_reproduction/data/mini_lvis/'
 backbone_checkpoint = 'work_dirs/mini_reproduction/classifier/backbone_r18-w16.pth'

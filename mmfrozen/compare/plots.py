@@ -16,14 +16,13 @@ def plot_metric_bars(table: ComparisonTable, out_png: str) -> str:
     Returns:
         str: ``out_png``.
     """
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # object-oriented: no pyplot state, no backend set
     import numpy as np
 
     columns = table.metric_columns
     width = 0.8 / max(len(table.rows), 1)
-    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(columns) + 2), 4))
+    fig = Figure(figsize=(max(6, 1.3 * len(columns) + 2), 4))
+    ax = fig.subplots()
     x = np.arange(len(columns))
     for i, row in enumerate(table.rows):
         means = [100 * row.cells[c].mean if row.cells[c].mean is not None else np.nan
@@ -39,7 +38,6 @@ def plot_metric_bars(table: ComparisonTable, out_png: str) -> str:
     fig.tight_layout()
     os.makedirs(osp.dirname(osp.abspath(out_png)), exist_ok=True)
     fig.savefig(out_png, dpi=120)
-    plt.close(fig)
     return out_png
 
 

@@ -18,6 +18,8 @@ import os.path as osp
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+from ..utils import config_arm
+
 # MMDetection's logged metric names -> our column names, per data set flavour.
 _MMDET_KEYS = {
     'AP': ('lvis/bbox_AP', 'coco/bbox_mAP', 'pascal_voc/mAP'),
@@ -36,7 +38,8 @@ class RunSummary:
     Attributes:
         work_dir: the run's work dir.
         name: the config's name (file name without ``.py``).
-        arm: ``'frozen'``, ``'finetune'`` or ``'scratch'``.
+        arm: ``'frozen'``, ``'finetune'``, ``'scratch'`` or ``'stage2'``
+            (:func:`mmfrozen.utils.config_arm`).
         metrics: box metrics as fractions in [0, 1] (``AP``, ``AP50``, ``APr``, ...,
             ``AP[1-10]`` for annotation bins).
         cost: ``trainable_params``, ``total_params``, ``train_gflops_per_image``,
@@ -73,25 +76,6 @@ def _number(value: Any) -> Optional[float]:
 def _find_config(work_dir: str) -> Optional[str]:
     dumped = sorted(glob.glob(osp.join(work_dir, '*.py')))
     return dumped[0] if dumped else None
-
-
-def classify_arm(cfg: Any, name: str) -> str:
-    """Frozen, fine-tuned or from scratch, read from a config.
-
-    Args:
-        cfg: an mmengine ``Config``.
-        name: the config's name (a ``scratch`` variant is named so).
-
-    Returns:
-        str: ``'frozen'``, ``'finetune'`` or ``'scratch'``.
-    """
-    freeze = cfg.get('freeze') or {}
-    if freeze.get('modules'):
-        return 'frozen'
-    backbone = cfg.get('model', {}).get('backbone', {})
-    if 'scratch' in name or (not backbone.get('init_cfg') and not cfg.get('load_from')):
-        return 'scratch'
-    return 'finetune'
 
 
 def _stratified_metrics(summary: Dict[str, Any]) -> Dict[str, Optional[float]]:
@@ -150,7 +134,7 @@ def load_run(work_dir: str) -> RunSummary:
     name = osp.splitext(osp.basename(config_path))[0] if config_path else osp.basename(work_dir)
     run = RunSummary(work_dir=work_dir, name=name)
     if config_path:
-        run.arm = classify_arm(Config.fromfile(config_path), name)
+        run.arm = config_arm(name, Config.fromfile(config_path))
     else:
         run.notes.append('no dumped config (<work_dir>/*.py): arm unknown')
 

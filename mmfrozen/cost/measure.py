@@ -13,13 +13,10 @@ from mmengine.optim import OptimWrapper, build_optim_wrapper
 from mmengine.registry import init_default_scope
 from torch import nn
 
-from ..models.freeze import apply_freeze
-from .flops import TrainingFlopCounter
-from .memory import MB, SavedActivationTracker, model_state_bytes
-from .params import count_parameters
-from .phases import watch_backward
-from .synthetic_batch import synthetic_batch
-from .train_settings import train_batch_size, train_image_shape, train_loads_masks
+from ..models.freeze import frozen_cfg_of, frozen_module_names
+from .flops import TrainingFlopCounter, watch_backward
+from .inputs import synthetic_batch, train_batch_size, train_image_shape, train_loads_masks
+from .memory import MB, SavedActivationTracker, count_parameters, model_state_bytes
 
 GIGA = 1e9
 CUDA_PEAK = 'cuda_max_memory_allocated'
@@ -69,13 +66,13 @@ def load_config(config: Union[str, Config], cfg_options: Optional[dict] = None) 
     return cfg
 
 
-def build_trained_model(cfg: Config, device: Union[str,
-                                                   torch.device]) -> Tuple[nn.Module, OptimWrapper]:
-    """Build a config's model as it trains, and its optimizer wrapper.
+def build_model_for_training(cfg: Config,
+                             device: Union[str, torch.device]) -> Tuple[nn.Module, OptimWrapper]:
+    """Build a config's model, untrained, as a training step runs it, and its optimizer wrapper.
 
-    The model is built by the registry, frozen as the config's ``freeze`` field says (the
-    model's own options, e.g. ``frozen_stages``, apply too) and put in train mode. Weights
-    are not initialised from checkpoints: the cost does not depend on them.
+    The model is built by the registry (a frozen config's model freezes itself: ``frozen_stages``
+    and ``norm_eval``, or the ``FrozenModule`` builder) and put in train mode. Weights are
+    random, not loaded from checkpoints: the cost does not depend on them.
 
     Args:
         cfg: the config.
@@ -91,8 +88,7 @@ def build_trained_model(cfg: Config, device: Union[str,
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     if 'model' not in cfg:
         raise KeyError(f'{cfg.filename}: the config has no `model` field to measure')
-    model = MODELS.build(cfg.model)
-    apply_freeze(model, cfg.get('freeze'))
+    model = MODELS.build(cfg.model)  # a frozen config's model freezes itself
     model.to(device)
     model.train()
 
@@ -175,7 +171,8 @@ def measure_training_cost(config: Union[str, Config],
         dict: the measurement (format in :mod:`mmfrozen.cost`): ``params``,
         ``train_gflops_per_image`` (+ ``_forward_``/``_backward_``),
         ``saved_activations_mb``, ``params_mb``, ``grads_mb``, ``optimizer_state_mb``,
-        ``peak_memory_mb`` + ``peak_memory_source``, ``step_time_s`` (median) and more.
+        ``peak_memory_mb`` + ``peak_memory_source`` (+ ``peak_memory_reserved_mb`` on a
+        GPU), ``train_gflops_by_op_per_image``, ``step_time_s`` (median) and more.
     """
     cfg = load_config(config, cfg_options)
     device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
@@ -191,9 +188,8 @@ def measure_training_cost(config: Union[str, Config],
         raise ValueError(f'steps must be at least 1, got {steps}')
 
     torch.manual_seed(seed)
-    model, optim_wrapper = build_trained_model(cfg, device)
-    frozen_modules = (cfg.get('freeze') or {}).get('modules', [])
-    frozen_modules = [frozen_modules] if isinstance(frozen_modules, str) else list(frozen_modules)
+    model, optim_wrapper = build_model_for_training(cfg, device)
+    frozen_modules = frozen_module_names(frozen_cfg_of(cfg), cfg.filename or 'the config')
     batch = synthetic_batch(batch_size, shape, with_mask=train_loads_masks(cfg))
 
     counter, saved_bytes, input_shape = _instrumented_step(model, optim_wrapper,
@@ -213,10 +209,13 @@ def measure_training_cost(config: Union[str, Config],
         _synchronize(device)
         times.append(time.perf_counter() - start)
 
+    peak_reserved_mb = None
     if device.type == 'cuda':
         peak_mb, peak_source = torch.cuda.max_memory_allocated(device) / MB, CUDA_PEAK
+        peak_reserved_mb = torch.cuda.max_memory_reserved(device) / MB
     else:
         peak_mb, peak_source = (sum(state_bytes.values()) + saved_bytes) / MB, MODEL_ESTIMATE
+    per_image = GIGA * batch_size
     result = dict(
         config=str(cfg.filename),
         device=str(device),
@@ -225,15 +224,21 @@ def measure_training_cost(config: Union[str, Config],
         input_shape=input_shape,
         frozen_modules=frozen_modules,
         params=count_parameters(model),
-        train_gflops_per_image=counter.total / GIGA / batch_size,
-        train_gflops_forward_per_image=counter.forward / GIGA / batch_size,
-        train_gflops_backward_per_image=counter.backward / GIGA / batch_size,
+        train_gflops_per_image=counter.forward / per_image + counter.backward / per_image,
+        train_gflops_forward_per_image=counter.forward / per_image,
+        train_gflops_backward_per_image=counter.backward / per_image,
+        train_gflops_by_op_per_image={
+            op: {phase: flops / per_image
+                 for phase, flops in phases.items()}
+            for op, phases in counter.by_op().items()
+        },
         saved_activations_mb=saved_bytes / MB,
         params_mb=state_bytes['params'] / MB,
         grads_mb=state_bytes['grads'] / MB,
         optimizer_state_mb=state_bytes['optimizer_state'] / MB,
         peak_memory_mb=peak_mb,
         peak_memory_source=peak_source,
+        peak_memory_reserved_mb=peak_reserved_mb,
         step_time_s=statistics.median(times),
         step_times_s=times,
     )

@@ -1,13 +1,13 @@
-"""A runner that freezes the modules a config's ``freeze`` field names, when the model is built.
+"""A runner that verifies, when the model is built, that the modules a config calls frozen are.
 
-The freeze must happen before MMEngine wraps the model in DistributedDataParallel (inside
-``Runner.__init__``, before any hook runs): DDP's reducer records which parameters need
-gradients when it is built, so freezing later breaks it. A config opts in with::
+The freeze itself lives in the model (see :mod:`mmfrozen.models.freeze`), so it holds whatever
+runs the config. This runner checks it before MMEngine wraps the model in
+DistributedDataParallel, and keeps the check running through training. A config opts in with::
 
     runner_type = 'FrozenBackboneRunner'
-    freeze = dict(modules=['backbone'], check=True, allow_uninitialized=False)
+    frozen = dict(modules=['backbone'], check=True, allow_uninitialized=False)
 
-(``configs/_base_/frozen-backbone.py`` says exactly this). With ``freeze.check`` true (the
+(``configs/_base_/frozen-backbone.py`` says exactly this). With ``frozen.check`` true (the
 default) the runner registers :class:`~mmfrozen.engine.hooks.FrozenBackboneCheckHook`, which
 verifies the freeze during training; the runner adds it rather than the config, so a config's
 own ``custom_hooks`` never clash with it.
@@ -16,14 +16,18 @@ from typing import Dict, List, Optional, Union
 
 import torch
 from mmdet.registry import RUNNERS
-from mmengine.model import is_model_wrapper
 from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
 from mmengine.runner import Runner
 from torch import nn
 
-from mmfrozen.engine.hooks.frozen_backbone_check_hook import FrozenBackboneCheckHook
-from mmfrozen.models.freeze import (apply_freeze, freeze_module, frozen_module_names,
-                                    state_snapshot)
+from mmfrozen.engine.hooks.frozen_backbone_check_hook import (FrozenBackboneCheckHook,
+                                                              FrozenBackboneError)
+from mmfrozen.models.freeze import (frozen_cfg_of, frozen_module_names, state_snapshot,
+                                    unfrozen_parts)
+
+HOW_TO_FREEZE = ("freeze it in the model: for mmdet's ResNet family set "
+                 'model.backbone.frozen_stages=4 and model.backbone.norm_eval=True; wrap any '
+                 "other module as dict(type='FrozenModule', module=<its config>)")
 
 
 # mmdet's tools/train.py calls ``mmengine.registry.RUNNERS.build(cfg)`` before any default scope
@@ -32,7 +36,7 @@ from mmfrozen.models.freeze import (apply_freeze, freeze_module, frozen_module_n
 @MMENGINE_RUNNERS.register_module()
 @RUNNERS.register_module()
 class FrozenBackboneRunner(Runner):
-    """MMEngine's :class:`~mmengine.runner.Runner`, freezing ``cfg.freeze.modules`` at build.
+    """MMEngine's :class:`~mmengine.runner.Runner`, verifying ``cfg.frozen.modules`` at build.
 
     Attributes:
         frozen_modules (list[str]): names of the frozen sub-modules of the model.
@@ -44,58 +48,47 @@ class FrozenBackboneRunner(Runner):
     frozen_modules: List[str]
     frozen_initial_states: Optional[Dict[str, Dict[str, torch.Tensor]]]
 
-    def _freeze_cfg(self) -> dict:
-        return dict(self.cfg.get('freeze') or {})
+    def _frozen_cfg(self) -> dict:
+        return frozen_cfg_of(self.cfg, self._cfg_source())
 
     def _cfg_source(self) -> str:
         return self.cfg.filename or 'the config'
 
     def build_model(self, model: Union[nn.Module, Dict]) -> nn.Module:
-        """Build the model as :class:`Runner` does, then freeze ``cfg.freeze.modules``.
+        """Build the model as :class:`Runner` does, then verify ``cfg.frozen.modules``.
 
         Args:
             model: the model, or its config.
 
         Returns:
-            nn.Module: the built model with its frozen modules frozen.
+            nn.Module: the built model.
+
+        Raises:
+            FrozenBackboneError: a module named in ``frozen.modules`` has a trainable parameter
+                or a normalisation layer that ``model.train()`` puts in train mode.
         """
         model = super().build_model(model)
-        # Checks the freeze dict's keys, naming the config file in the error.
-        frozen_module_names(self._freeze_cfg(), self._cfg_source())
-        self.frozen_modules = apply_freeze(model, self._freeze_cfg())
+        self.frozen_modules = frozen_module_names(self._frozen_cfg(), self._cfg_source())
+        problems = unfrozen_parts(model, self.frozen_modules)
+        if problems:
+            raise FrozenBackboneError(
+                f'{self._cfg_source()}: frozen.modules names {self.frozen_modules}, but the '
+                f'model built from model=... does not freeze them: {problems}. The runner only '
+                f'verifies the freeze; {HOW_TO_FREEZE}.')
         self.frozen_initial_states = {
             name: state_snapshot(model.get_submodule(name)) for name in self.frozen_modules}
         if self.frozen_modules:
-            self.logger.info(f'Frozen (weights and normalisation statistics): '
-                             f'{", ".join(self.frozen_modules)}')
+            self.logger.info(f'Frozen by the model (weights and normalisation statistics), '
+                             f'verified: {", ".join(self.frozen_modules)}')
         return model
 
-    def wrap_model(self, model_wrapper_cfg: Optional[Dict], model: nn.Module) -> nn.Module:
-        """Wrap the model as :class:`Runner` does, and keep its frozen modules frozen.
-
-        Converting to or from SyncBatchNorm (in :meth:`Runner.wrap_model`) replaces norm layers
-        by new modules, which would drop their frozen eval mode: freeze the modules again.
-
-        Args:
-            model_wrapper_cfg: the config's ``model_wrapper_cfg``.
-            model: the built model.
-
-        Returns:
-            nn.Module: the wrapped model.
-        """
-        wrapped = super().wrap_model(model_wrapper_cfg, model)
-        inner = wrapped.module if is_model_wrapper(wrapped) else wrapped
-        for name in self.frozen_modules:
-            freeze_module(inner.get_submodule(name))
-        return wrapped
-
     def register_hooks(self, default_hooks=None, custom_hooks=None) -> None:
-        """Register the config's hooks, then the freeze check when ``freeze.check`` is true."""
+        """Register the config's hooks, then the freeze check when ``frozen.check`` is true."""
         super().register_hooks(default_hooks, custom_hooks)
-        freeze_cfg = self._freeze_cfg()
-        if self.frozen_modules and freeze_cfg.get('check', True):
+        frozen_cfg = self._frozen_cfg()
+        if self.frozen_modules and frozen_cfg.get('check', True):
             self.register_hook(
                 FrozenBackboneCheckHook(
                     modules=list(self.frozen_modules),
-                    allow_uninitialized=bool(freeze_cfg.get('allow_uninitialized', False))),
+                    allow_uninitialized=bool(frozen_cfg.get('allow_uninitialized', False))),
                 priority='VERY_HIGH')

@@ -1,6 +1,6 @@
 """Per-class plots: AP against training annotations, and the two-run difference (the paper's).
 
-Matplotlib with the Agg backend (no display needed). The x axis is symmetric-log so that
+Matplotlib's object-oriented ``Figure`` API (no display, no backend chosen for the user). The x axis is symmetric-log so that
 classes without training annotations (x = 0) stay on the plot.
 """
 import math
@@ -8,13 +8,10 @@ import os
 import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from .per_class_report import read_per_class  # noqa: E402
+from .per_class_report import read_per_class
 
 _GROUP_COLOURS = dict(r='tab:red', c='tab:orange', f='tab:blue')
 
@@ -66,7 +63,8 @@ def plot_per_class_ap(rows: Sequence[Dict[str, Any]], out_png: str,
         str: ``out_png``.
     """
     x, y, groups = _xy(rows)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
     for group, colour in _GROUP_COLOURS.items():
         mask = np.array([g == group for g in groups], dtype=bool)
         if mask.any():
@@ -117,7 +115,8 @@ def plot_per_class_delta(per_class_a_json: str, per_class_b_json: str, out_png: 
         raise ValueError(f'{per_class_a_json!r} and {per_class_b_json!r} share no class with '
                          'an AP in both (field "category_id").')
     x, y, groups = _xy(deltas)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
     colours = [_GROUP_COLOURS.get(g, 'tab:gray') for g in groups]
     ax.scatter(x, 100 * y, s=14, alpha=0.6, c=colours)
     ax.axhline(0, color='gray', lw=0.8)
@@ -138,4 +137,3 @@ def _save(fig: Any, out_png: str) -> None:
     os.makedirs(osp.dirname(osp.abspath(out_png)), exist_ok=True)
     fig.tight_layout()
     fig.savefig(out_png, dpi=120)
-    plt.close(fig)

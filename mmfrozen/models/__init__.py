@@ -1,1 +1,2 @@
-"""mmfrozen.models: modules registered in MMDetection's registries."""
+"""mmfrozen.models: modules registered in MMDetection's registries (``FrozenModule``)."""
+from . import freeze  # noqa: F401  registers the FrozenModule builder

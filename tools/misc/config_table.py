@@ -1,10 +1,11 @@
 """Write configs/README.md: a table of every config, read from the configs themselves.
 
 Each config is loaded and its model built on the CPU (no weights loaded): the table gives the
-detector, backbone, neck, arm (frozen / fine-tuned / scratch / LVIS stage 2), dataset, schedule,
-and total and trainable parameters (trainable after ``mmfrozen.models.freeze.apply_freeze``, as
-FrozenBackboneRunner freezes). Beside the rows the paper has, its COCO box AP and trained
-parameters.
+detector, backbone, neck, arm (``mmfrozen.utils.config_arm``: frozen, finetune, scratch,
+stage2), dataset, schedule, the backbone's own freezing options (``frozen_stages``/``norm_eval``,
+or the ``FrozenModule`` builder), and total and trainable parameters of the model as
+``MODELS.build`` makes it (a frozen config's model freezes itself). Beside the rows the paper
+has, its COCO box AP and trained parameters.
 
 Usage::
 
@@ -25,7 +26,8 @@ from mmengine.utils import track_iter_progress  # noqa: E402
 
 import mmfrozen  # noqa: E402,F401
 from mmdet.registry import MODELS  # noqa: E402
-from mmfrozen.models.freeze import apply_freeze  # noqa: E402
+from mmfrozen.cost import count_parameters  # noqa: E402
+from mmfrozen.utils import FINETUNE, FROZEN, config_arm  # noqa: E402
 
 # Vasconcelos et al., CVPR 2022, COCO val box AP with an ImageNet backbone (fine-tuned, frozen)
 # and the parameters trained with the backbone frozen, keyed by (detector, depth, neck).
@@ -62,18 +64,6 @@ def list_configs(configs_dir: str) -> List[str]:
     return sorted(r for r in rels if not r.startswith(('_base_', 'mini')))
 
 
-def arm_of(name: str) -> str:
-    """The experiment arm a config name says: frozen, fine-tuned, scratch or LVIS stage 2."""
-    stem = osp.basename(name)
-    for token, arm in (('-frozen_', 'frozen'), ('-finetune_', 'fine-tuned'),
-                       ('-scratch_', 'scratch')):
-        if token in stem:
-            return arm
-    if 'stage2' in stem:
-        return 'stage 2 (classifier only)'
-    return 'other'
-
-
 def schedule_of(name: str, cfg: Config) -> str:
     """The schedule token of the config name and the passes over the data it makes."""
     stem = osp.splitext(osp.basename(name))[0]
@@ -91,8 +81,8 @@ def dataset_of(name: str) -> str:
     return DATASETS.get(stem.split('_')[-1], stem.split('_')[-1])
 
 
-def count_parameters(cfg: Config) -> Tuple[int, int]:
-    """Total and trainable parameters of the config's model, frozen as the runner freezes it.
+def model_parameters(cfg: Config) -> Tuple[int, int]:
+    """Total and trainable parameters of the config's model as ``MODELS.build`` makes it.
 
     Args:
         cfg: the loaded config.
@@ -100,11 +90,8 @@ def count_parameters(cfg: Config) -> Tuple[int, int]:
     Returns:
         tuple[int, int]: total and trainable parameter counts.
     """
-    model = MODELS.build(cfg.model)
-    apply_freeze(model, cfg.get('freeze'))
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return total, trainable
+    counts = count_parameters(MODELS.build(cfg.model))
+    return counts['total'], counts['trainable']
 
 
 def paper_cells(cfg: Config, name: str) -> Tuple[str, str]:
@@ -114,11 +101,10 @@ def paper_cells(cfg: Config, name: str) -> Tuple[str, str]:
     model = cfg.model
     key = (model.type, model.backbone.get('depth'), model.neck.type)
     row: Optional[Dict[str, str]] = PAPER_COCO.get(key)
-    arm = arm_of(name)
-    if row is None or arm not in ('frozen', 'fine-tuned'):
+    arm = config_arm(name)
+    if row is None or arm not in (FROZEN, FINETUNE):
         return '', ''
-    box_ap = row['frozen' if arm == 'frozen' else 'finetune']
-    return box_ap, row['trained'] if arm == 'frozen' else ''
+    return row[arm], row['trained'] if arm == FROZEN else ''
 
 
 def table_rows(configs_dir: str) -> List[List[str]]:
@@ -128,32 +114,44 @@ def table_rows(configs_dir: str) -> List[List[str]]:
     for name in track_iter_progress(list_configs(configs_dir)):
         cfg = Config.fromfile(osp.join(configs_dir, name))
         with torch.no_grad():
-            total, trainable = count_parameters(cfg)
+            total, trainable = model_parameters(cfg)
         backbone = cfg.model.backbone
         box_ap, trained = paper_cells(cfg, name)
         rows.append([
             f'[{osp.basename(name)}]({name})', cfg.model.type,
             f"{backbone.type}-{backbone.get('depth', '')}".rstrip('-'), cfg.model.neck.type,
-            arm_of(name), dataset_of(name), schedule_of(name, cfg), f'{total / 1e6:.1f}M',
+            backbone_freeze_cell(backbone), config_arm(name) or 'other', dataset_of(name),
+            schedule_of(name, cfg), f'{total / 1e6:.1f}M',
             f'{trainable / 1e6:.1f}M', box_ap, trained
         ])
     return rows
 
 
-HEADER = ['config', 'detector', 'backbone', 'neck', 'arm', 'dataset', 'schedule', 'params',
-          'trainable', 'paper box AP', 'paper trained params']
+def backbone_freeze_cell(backbone: dict) -> str:
+    """How the backbone's config freezes it: its own options, or the FrozenModule builder."""
+    if backbone.get('type') == 'FrozenModule':
+        return 'FrozenModule'
+    options = [f'{key}={backbone[key]}' for key in ('frozen_stages', 'norm_eval')
+               if key in backbone]
+    return ', '.join(options)
+
+
+HEADER = ['config', 'detector', 'backbone', 'neck', 'backbone freeze', 'arm', 'dataset',
+          'schedule', 'params', 'trainable', 'paper box AP', 'paper trained params']
 
 INTRO = """# Configs
 
 Generated by `python tools/misc/config_table.py` from the configs themselves (do not edit by
 hand). Each frozen config is its fine-tuned twin plus
 [`_base_/frozen-backbone.py`](_base_/frozen-backbone.py), which sets
-`runner_type = 'FrozenBackboneRunner'` and `freeze = dict(modules=['backbone'], ...)`: the whole
-backbone (stem, every stage, BN statistics and affine parameters) is frozen when the model is
-built and checked during training. Fine-tuned twins follow MMDetection's recipe (stem and first
+`runner_type = 'FrozenBackboneRunner'` and `frozen = dict(modules=['backbone'], ...)`, plus the
+backbone's own freezing options, `frozen_stages=4, norm_eval=True` for mmdet's ResNet (column
+*backbone freeze*): the whole backbone (stem, every stage, BN statistics and affine parameters)
+is frozen by the model itself, whatever builds it, and the runner verifies it at build time and
+during training. Fine-tuned twins follow MMDetection's recipe (stem and first
 stage frozen, BN in eval mode); the scratch twin trains a randomly initialised backbone.
 
-*params* and *trainable* count the model as the runner builds and freezes it. *paper box AP*
+*params* and *trainable* count the model as `MODELS.build(cfg.model)` builds it. *paper box AP*
 and *paper trained params* are Vasconcelos et al. (CVPR 2022), COCO val, ImageNet backbone,
 for the same detector, backbone and neck: the paper trains with its own long large-scale-jitter
 schedule and heads, so it is a reference point, not the expected result of a shorter schedule.

@@ -1,9 +1,10 @@
 """A hook that verifies a frozen backbone stays exactly as loaded, and was loaded at all.
 
-:class:`~mmfrozen.engine.runner.FrozenBackboneRunner` registers it when ``freeze.check`` is true
-(the default). Before training, after the weights are loaded, it checks that each frozen module
-has no trainable parameter and every sub-module (norm layers included) is in eval mode, refuses
-a frozen module that no checkpoint filled, and snapshots its parameters and buffers. Before
+:class:`~mmfrozen.engine.runner.FrozenBackboneRunner` registers it when ``frozen.check`` is
+true (the default). Before training, after the weights are loaded, it checks that each frozen
+module has no trainable parameter, refuses a frozen module that no checkpoint filled, and
+snapshots its parameters and buffers; at the first training iteration, after the loop's
+``model.train()``, it checks that every normalisation (and dropout) layer of it is in eval mode. Before
 every checkpoint is written and at the end of training it compares the module with that
 snapshot. Any violation stops the run with :class:`FrozenBackboneError` naming the tensor.
 """
@@ -17,12 +18,10 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.model.weight_init import PretrainedInit
-from mmengine.utils.dl_utils.parrots_wrapper import _BatchNorm, _InstanceNorm
 from torch import nn
 
-from mmfrozen.models.freeze import get_submodule_by_name, state_snapshot
-
-NORM_TYPES = (_BatchNorm, _InstanceNorm, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm)
+from mmfrozen.models.freeze import (get_submodule_by_name, mode_dependent_layers_in_train_mode,
+                                    state_snapshot, trainable_parameters)
 
 
 class FrozenBackboneError(RuntimeError):
@@ -84,6 +83,7 @@ class FrozenBackboneCheckHook(Hook):
         self.allow_uninitialized = allow_uninitialized
         self._loaded_keys: Optional[Set[str]] = None
         self._snapshots: Dict[str, Dict[str, torch.Tensor]] = {}
+        self._mode_checked = False
 
     @staticmethod
     def _source(runner) -> str:
@@ -100,10 +100,11 @@ class FrozenBackboneCheckHook(Hook):
         """Check mode and initialisation of the frozen modules, and snapshot them."""
         model = _unwrap(runner.model)
         for name in self.modules:
-            self._check_frozen_mode(name, get_submodule_by_name(model, name), runner,
-                                    'before training')
+            self._check_no_gradients(name, get_submodule_by_name(model, name), runner,
+                                     'before training')
+        self._mode_checked = False
         if self.allow_uninitialized:
-            print_log(f'freeze.allow_uninitialized is set ({self._source(runner)}): the frozen '
+            print_log(f'frozen.allow_uninitialized is set ({self._source(runner)}): the frozen '
                       f'modules {self.modules} are not checked for loaded weights.',
                       logger='current', level=logging.WARNING)
         else:
@@ -114,6 +115,16 @@ class FrozenBackboneCheckHook(Hook):
         if getattr(runner, 'frozen_initial_states', None) is not None:
             runner.frozen_initial_states = None
 
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        """At the first iteration, after the loop's ``model.train()``: frozen layers in eval."""
+        if self._mode_checked:
+            return
+        model = _unwrap(runner.model)
+        for name in self.modules:
+            self._check_eval_mode(name, model.get_submodule(name), runner,
+                                  'in the first training iteration')
+        self._mode_checked = True
+
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         """Verify the frozen modules before a checkpoint is written."""
         self._verify(runner, f'before saving the checkpoint at iteration {runner.iter}')
@@ -122,21 +133,22 @@ class FrozenBackboneCheckHook(Hook):
         """Verify the frozen modules at the end of training."""
         self._verify(runner, f'at the end of training (iteration {runner.iter})')
 
-    def _check_frozen_mode(self, name: str, module: nn.Module, runner, when: str) -> None:
-        for key, param in module.named_parameters():
-            if param.requires_grad:
-                raise FrozenBackboneError(
-                    f'{name}.{key} is trainable (requires_grad=True) {when}, but freeze.modules '
-                    f'freezes {name!r} ({self._source(runner)})')
-        training = [(key, sub) for key, sub in module.named_modules() if sub.training]
-        norms = [(key, sub) for key, sub in training if isinstance(sub, NORM_TYPES)]
-        if training:
-            key, sub = (norms or training)[0]
-            full = f'{name}.{key}' if key else name
-            kind = 'norm layer' if isinstance(sub, NORM_TYPES) else 'module'
+    def _check_no_gradients(self, name: str, module: nn.Module, runner, when: str) -> None:
+        trainable = trainable_parameters(module)
+        if trainable:
             raise FrozenBackboneError(
-                f'{kind} {full} ({type(sub).__name__}) is in train mode {when}, but freeze.modules '
-                f'freezes {name!r} ({self._source(runner)}); its statistics would change')
+                f'{name}.{trainable[0]} is trainable (requires_grad=True) {when}, but '
+                f'frozen.modules freezes {name!r} ({self._source(runner)})')
+
+    def _check_eval_mode(self, name: str, module: nn.Module, runner, when: str) -> None:
+        training = mode_dependent_layers_in_train_mode(module)
+        if training:
+            key = training[0]
+            full = f'{name}.{key}' if key else name
+            raise FrozenBackboneError(
+                f'layer {full} ({type(module.get_submodule(key)).__name__}) is in train mode '
+                f'{when}, but frozen.modules freezes {name!r} ({self._source(runner)}); its '
+                'statistics would change')
 
     def _check_initialised(self, runner, model: nn.Module) -> None:
         initial_states = getattr(runner, 'frozen_initial_states', None) or {}
@@ -150,7 +162,7 @@ class FrozenBackboneCheckHook(Hook):
                     f"type='Pretrained' on model.{name} (or its parents) and no load_from or "
                     f'resume ({self._source(runner)}). A frozen random {name} is worthless; set '
                     f"model.{name}.init_cfg=dict(type='Pretrained', checkpoint=...) or load_from,"
-                    ' or freeze.allow_uninitialized=True to train it anyway.')
+                    ' or frozen.allow_uninitialized=True to train it anyway.')
             initial = initial_states.get(name)
             missing = []
             for key, value in module.state_dict().items():
@@ -170,7 +182,7 @@ class FrozenBackboneCheckHook(Hook):
                     f'{len(missing)} tensor(s) of frozen module {name!r} were not loaded from any '
                     f'checkpoint (init_cfg Pretrained or load_from) and keep their random '
                     f'initial values: {shown} ({self._source(runner)}). Check the checkpoint '
-                    f'and its key prefix, or set freeze.allow_uninitialized=True.')
+                    f'and its key prefix, or set frozen.allow_uninitialized=True.')
 
     def _verify(self, runner, when: str) -> None:
         if not self._snapshots:
@@ -178,7 +190,8 @@ class FrozenBackboneCheckHook(Hook):
         model = _unwrap(runner.model)
         for name, snapshot in self._snapshots.items():
             module = model.get_submodule(name)
-            self._check_frozen_mode(name, module, runner, when)
+            self._check_no_gradients(name, module, runner, when)
+            self._check_eval_mode(name, module, runner, when)
             current = module.state_dict()
             for key in sorted(set(snapshot) | set(current)):
                 if key not in current or key not in snapshot:

@@ -1,0 +1,7 @@
+_base_ = [
+    './faster-rcnn_effb3-finetune_fpn_sample1e-3_ms-1x_lvis-v1.py',
+    '../_base_/frozen-backbone.py'
+]
+# the whole trunk frozen by the FrozenModule builder: every weight, the norm layers' affine
+# parameters and statistics, and eval mode for good (no drop-path)
+model = dict(backbone=dict(_delete_=True, type='FrozenModule', module=_base_.model.backbone))
