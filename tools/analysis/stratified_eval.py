@@ -19,10 +19,10 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import mmfrozen  # noqa: E402,F401  registers the metrics, applies the stack fixes
 from mmdet.registry import METRICS  # noqa: E402
-from mmengine.fileio import load  # noqa: E402
 from mmengine.utils import track_iter_progress  # noqa: E402
 
 from mmfrozen.evaluation.annotation_stats import load_annotation_file  # noqa: E402
+from mmfrozen.fileio import load_results  # noqa: E402
 
 
 def parse_bin(text: str) -> Tuple[int, Optional[int]]:
@@ -41,7 +41,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Evaluate a tools/test.py --out pickle, stratified by the number of '
                     'training annotations per class (LVIS or COCO format).')
-    parser.add_argument('results', help='predictions saved by tools/test.py --out (.pkl)')
+    parser.add_argument('results', help='predictions saved by tools/test.py --out (.pkl; '
+                        'or the same as .json); read without running pickled code')
     parser.add_argument('ann_file', help='annotation file of the evaluated images')
     parser.add_argument('--train-ann', required=True,
                         help='training annotation file (per-class counts come from it)')
@@ -65,17 +66,35 @@ def is_lvis(ann: Dict[str, Any]) -> bool:
                 or (cats and ('frequency' in cats[0] or 'image_count' in cats[0])))
 
 
+def _as_tensors(pred: Dict[str, Any]) -> Dict[str, Any]:
+    """A JSON results item's boxes, scores and labels as tensors, as a pickle holds them."""
+    import torch
+    out = dict(pred)
+    for key, dtype in (('bboxes', torch.float32), ('scores', torch.float32),
+                       ('labels', torch.int64), ('mask_scores', torch.float32)):
+        if key in out and not torch.is_tensor(out[key]):
+            out[key] = torch.as_tensor(out[key], dtype=dtype)
+    if 'bboxes' in out:
+        out['bboxes'] = out['bboxes'].reshape(-1, 4)
+    return out
+
+
 def load_predictions(path: str) -> List[Dict[str, Any]]:
-    """Read and check a ``tools/test.py --out`` pickle (mmdet's DumpDetResults format)."""
-    results = load(path)
+    """Read and check a ``tools/test.py --out`` pickle (mmdet's DumpDetResults format), or the
+    same as JSON, without running any code a pickle may hold (:func:`mmfrozen.fileio.load_results`).
+    """
+    results = load_results(path)
     if not isinstance(results, list) or not results:
         raise ValueError(f'{path!r}: expected a non-empty list of per-image results, as '
                          'tools/test.py --out writes.')
     for i, item in enumerate(results):
+        if not isinstance(item, dict):
+            raise ValueError(f'{path!r}: item {i} is a {type(item).__name__}, not a dict.')
         for field in ('img_id', 'ori_shape', 'pred_instances'):
             if field not in item:
                 raise ValueError(f'{path!r}: item {i} has no field "{field}"; was it written '
                                  'by tools/test.py --out from a detector?')
+        item['pred_instances'] = _as_tensors(item['pred_instances'])
     return results
 
 
