@@ -56,15 +56,12 @@ def _load(name: str) -> Config:
 
 
 def _without_pretrained(cfg: Any) -> Any:
-    """``cfg`` with every ``init_cfg`` of type Pretrained removed and timm's ``pretrained``
-    off (no download here)."""
+    """``cfg`` with every ``init_cfg`` of type Pretrained removed (no download here)."""
     if isinstance(cfg, dict):
         out = {}
         for key, value in cfg.items():
             if key == 'init_cfg' and isinstance(value, dict) and value.get('type') == 'Pretrained':
                 continue
-            if key == 'pretrained' and cfg.get('type') == 'mmpretrain.TIMMBackbone':
-                value = False  # timm would download the weights when it builds the model
             out[key] = _without_pretrained(value)
         return type(cfg)(out)
     if isinstance(cfg, (list, tuple)):

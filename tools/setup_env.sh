@@ -58,6 +58,21 @@ if ! "$py" -c 'import torch' 2>/dev/null; then
   "${pip[@]}" "$torch_req" 'setuptools>=77,<81'
 fi
 
+# torchvision (timm needs it) to match the installed torch, never the other way round: installed
+# with its dependencies, the latest torchvision would replace torch. torch 2.N goes with 0.(N+15),
+# from the same index as torch; PyPI's needs a CUDA torch for its ops (see mmfrozen/compat.py).
+if ! "$py" -c 'import importlib.util as u, sys; sys.exit(u.find_spec("torchvision") is None)'; then
+  tv="$("$py" -c 'import torch; print("0.%d.*" % (int(torch.__version__.split(".")[1]) + 15))')"
+  if command -v nvidia-smi >/dev/null 2>&1; then
+    tv_index="${MMFROZEN_TORCH_INDEX-}"
+  else
+    tv_index="${MMFROZEN_TORCH_INDEX-https://download.pytorch.org/whl/cpu}"
+  fi
+  log "installing torchvision==$tv to match torch${tv_index:+ (extra index $tv_index)}"
+  "${pip[@]}" -q --no-deps --retries 1 --timeout 20 \
+    ${tv_index:+--extra-index-url "$tv_index"} "torchvision==$tv"
+fi
+
 "${pip[@]}" -q -r "$root/requirements/stack.txt"
 
 if ! "$py" -c 'import mmcv, mmcv.ops; assert mmcv.__version__ == "2.1.0"' 2>/dev/null; then

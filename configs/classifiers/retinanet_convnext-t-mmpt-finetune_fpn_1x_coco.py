@@ -1,0 +1,12 @@
+# RetinaNet FPN, COCO, 1x: MMDetection's R50 config with mmpretrain's ConvNeXt-T in place of its
+# ResNet-50 (../_base_/classifiers/convnext-t_mmpretrain.py), fine-tuned.
+_base_ = '../retinanet/retinanet_r50-finetune_fpn_1x_coco.py'
+# after _base_: mmengine reads a config that starts with an import as a lazy-import one
+import mmengine  # noqa: E402  a module, so not a field of the config
+
+custom_imports = dict(imports=['mmfrozen', 'mmpretrain.models'], allow_failed_imports=False)
+classifier = mmengine.Config.fromfile(
+    '{{ fileDirname }}/../_base_/classifiers/convnext-t_mmpretrain.py')
+model = classifier.model
+optim_wrapper = classifier.optim_wrapper
+del classifier
