@@ -12,8 +12,8 @@ from lvis import LVIS, LVISEval, LVISResults
 from mmdet.registry import DATASETS
 from mmfrozen.mini.classification_data import (MiniWorldClassificationDataset,
                                                write_classification_split)
-from mmfrozen.mini.lvis_data import LongTailSpec, assign_categories, frequency_group, \
-    write_mini_lvis
+from mmfrozen.evaluation.annotation_stats import frequency_group
+from mmfrozen.mini.lvis_data import LongTailSpec, assign_categories, write_mini_lvis
 from mmfrozen.mini.pipeline import SCALES, MiniReproduction
 from mmfrozen.mini.world import image_rng, render_object_image, render_scene, world_classes
 

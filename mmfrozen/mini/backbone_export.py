@@ -4,12 +4,13 @@ The output holds ``state_dict`` with the backbone's keys (no ``backbone.`` prefi
 detector loads it with ``backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=PATH))``,
 as it would a torchvision ImageNet model.
 """
-import os
 import os.path as osp
 from typing import Optional
 
 from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_with_prefix, \
     save_checkpoint
+
+from ..utils import atomic_write
 
 
 def export_backbone(classifier_checkpoint: str, out_file: str, prefix: str = 'backbone.',
@@ -30,9 +31,7 @@ def export_backbone(classifier_checkpoint: str, out_file: str, prefix: str = 'ba
     out_meta = dict(source=osp.abspath(classifier_checkpoint), prefix=prefix,
                     epoch=source_meta.get('epoch'), iter=source_meta.get('iter'))
     out_meta.update(meta or {})
-    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
-    tmp_file = out_file + '.tmp'
-    save_checkpoint(dict(state_dict={k: v.detach().clone() for k, v in state_dict.items()},
-                         meta=out_meta), tmp_file)
-    os.replace(tmp_file, out_file)
+    with atomic_write(out_file) as tmp_file:
+        save_checkpoint(dict(state_dict={k: v.detach().clone() for k, v in state_dict.items()},
+                             meta=out_meta), tmp_file)
     return out_file

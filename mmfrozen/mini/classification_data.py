@@ -5,7 +5,6 @@ int64, ``classes``: class names), rendered deterministically from a seed by
 :mod:`mmfrozen.mini.world`. :class:`MiniWorldClassificationDataset` (mmdet ``DATASETS``) serves
 it to MMEngine's runner.
 """
-import os
 import os.path as osp
 from typing import Dict, Optional, Sequence
 
@@ -16,6 +15,7 @@ from mmengine.utils import track_iter_progress
 from PIL import Image
 from torch.utils.data import Dataset
 
+from ..utils import atomic_write
 from .world import ObjectClass, image_rng, render_object_image
 
 #: Seeds keys that keep the splits' random streams apart.
@@ -46,11 +46,9 @@ def write_classification_split(out_file: str, classes: Sequence[ObjectClass],
     for index in track_iter_progress(range(count)):
         rng = image_rng(seed, SPLIT_KEYS[split], index)
         images[index] = render_object_image(rng, classes, int(labels[index]), image_size)
-    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
-    tmp_file = out_file + '.tmp.npz'
-    np.savez(tmp_file, images=images, labels=labels,
-             classes=np.array([cls.name for cls in classes]))
-    os.replace(tmp_file, out_file)  # a crash never leaves a half-written split behind
+    with atomic_write(out_file, suffix='.npz') as tmp_file:  # np.savez would add '.npz'
+        np.savez(tmp_file, images=images, labels=labels,
+                 classes=np.array([cls.name for cls in classes]))
     return out_file
 
 

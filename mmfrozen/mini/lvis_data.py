@@ -32,6 +32,8 @@ from mmengine.utils import track_iter_progress
 from PIL import Image
 from pycocotools import mask as mask_utils
 
+from ..evaluation.annotation_stats import frequency_group
+from ..utils import atomic_write
 from .world import ObjectClass, image_rng, render_scene
 
 #: Seed keys of the detection set's random streams (apart from the classification set's).
@@ -84,20 +86,6 @@ class LongTailSpec:
     def num_categories(self) -> int:
         """Size of the vocabulary."""
         return self.num_frequent + self.num_common + self.num_rare
-
-
-def frequency_group(image_count: int) -> str:
-    """LVIS's frequency group of a category from its number of training images.
-
-    Args:
-        image_count: training images with at least one annotated instance of the category.
-
-    Returns:
-        str: ``'r'`` (1-10), ``'c'`` (11-100) or ``'f'`` (more than 100).
-    """
-    if image_count <= 10:
-        return 'r'
-    return 'c' if image_count <= 100 else 'f'
 
 
 def _spread(low: int, high: int, count: int) -> List[int]:
@@ -263,9 +251,8 @@ def write_mini_lvis(out_root: str, classes: Sequence[ObjectClass], spec: LongTai
         for ann_id, annotation in enumerate(annotations, start=1):
             annotation['id'] = ann_id + (VAL_ID_OFFSET if split == 'val' else 0)
         path = osp.join(out_root, 'annotations', f'lvis_v1_{split}.json')
-        with open(path + '.tmp', 'w') as handle:
+        with atomic_write(path) as tmp, open(tmp, 'w') as handle:
             json.dump(dict(info=info, licenses=[], images=images, annotations=annotations,
                            categories=categories), handle)
-        os.replace(path + '.tmp', path)
         paths[split] = path
     return paths

@@ -26,6 +26,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 from mmengine.logging import print_log
 
+from ..utils import atomic_write
 from .lvis_data import LongTailSpec, choose_vocabulary, write_mini_lvis
 from .world import world_classes
 
@@ -123,9 +124,8 @@ def mark_done(folder: str, step: str, elapsed_s: float, **details) -> None:
     os.makedirs(folder, exist_ok=True)
     record = dict(step=step, elapsed_s=round(elapsed_s, 1),
                   finished=time.strftime('%Y-%m-%d %H:%M:%S'), **details)
-    with open(_done_file(folder) + '.tmp', 'w') as handle:
+    with atomic_write(_done_file(folder)) as tmp, open(tmp, 'w') as handle:
         json.dump(record, handle, indent=1)
-    os.replace(_done_file(folder) + '.tmp', _done_file(folder))
 
 
 def tool_env(threads: int) -> dict:

@@ -1,0 +1,91 @@
+"""Small helpers shared across mmfrozen: a config's experiment arm, the model inside a wrapper,
+and writing a file atomically.
+
+(LVIS's frequency group of a class is :func:`mmfrozen.evaluation.annotation_stats.frequency_group`;
+parameter counts are :func:`mmfrozen.cost.count_parameters`.)
+"""
+import os
+import os.path as osp
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional
+
+from mmengine.model import is_model_wrapper
+from torch import nn
+
+#: The experiment arms, spelled as the config names spell them (``...-frozen_...``).
+FROZEN, FINETUNE, SCRATCH, STAGE2 = 'frozen', 'finetune', 'scratch', 'stage2'
+ARMS = (FROZEN, FINETUNE, SCRATCH, STAGE2)
+
+
+def config_arm(name: str, cfg: Optional[Any] = None) -> Optional[str]:
+    """The experiment arm of a config: frozen, fine-tuned, from scratch or LVIS stage 2.
+
+    The config's name says it first (``faster-rcnn_r50-frozen_fpn_1x_coco`` is frozen,
+    ``...-finetune_...`` fine-tuned, ``...-scratch_...`` from scratch, ``..._stage2-...`` an LVIS
+    stage-2 classifier fine-tuning). A name without such a token is read from the config
+    itself, when given: a ``frozen`` field that names modules means frozen; a backbone without
+    ``init_cfg`` and no ``load_from`` means from scratch; anything else fine-tuned.
+
+    Args:
+        name: the config's file name or path.
+        cfg: the loaded config (an MMEngine ``Config`` or dict), for names without a token.
+
+    Returns:
+        str or None: one of :data:`ARMS`; None when the name has no token and no config is
+        given.
+    """
+    stem = osp.splitext(osp.basename(name))[0]
+    for arm in (FROZEN, FINETUNE, SCRATCH):
+        if f'-{arm}_' in stem:
+            return arm
+    if STAGE2 in stem:
+        return STAGE2
+    if cfg is None:
+        return None
+    if (cfg.get('frozen') or {}).get('modules'):
+        return FROZEN
+    backbone = (cfg.get('model') or {}).get('backbone') or {}
+    if not backbone.get('init_cfg') and not cfg.get('load_from'):
+        return SCRATCH
+    return FINETUNE
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The model inside a DDP / ``MMDistributedDataParallel`` wrapper, or the model itself.
+
+    Args:
+        model: a model, wrapped or not (MMEngine's ``is_model_wrapper`` decides).
+
+    Returns:
+        nn.Module: the wrapped model.
+    """
+    return model.module if is_model_wrapper(model) else model
+
+
+@contextmanager
+def atomic_write(path: str, suffix: str = '') -> Iterator[str]:
+    """Write ``path`` through a temporary file that replaces it only when writing succeeded.
+
+    A crash or an error mid-write never leaves a truncated ``path`` behind (readers see the
+    old file or the new one), and the temporary file is removed.
+
+    Args:
+        path: the file to write; its folder is created.
+        suffix: ending the temporary name needs, for writers that add one (``'.npz'`` for
+            ``np.savez``).
+
+    Yields:
+        str: the temporary path to write to, next to ``path``.
+
+    Example:
+        >>> with atomic_write('out/cost.json') as tmp:
+        ...     mmengine.dump(report, tmp, file_format='json')
+    """
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    tmp = f'{path}.tmp{suffix}'
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
