@@ -49,6 +49,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--steps', type=int, default=3, help='timed steps; their median is reported (default: 3)')
     parser.add_argument(
         '--warmup', type=int, default=1, help='untimed steps before the timed ones (default: 1)')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        help='mixed precision, as tools/train.py --amp (AmpOptimWrapper; needs a GPU, a CPU '
+        'measures full precision)')
     parser.add_argument('--out', default=None, help='write the measurements to this JSON file')
     parser.add_argument(
         '--cfg-options',
@@ -61,11 +66,15 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     args = parse_args(argv)
     import mmfrozen  # noqa: F401  compat fixes and registrations
-    from mmfrozen.cost import (add_ratios, format_cost_table, machine_name, measure_training_cost,
-                               resolve_config_path)
+    from mmfrozen.cost import (COUNTED, NOT_COUNTED, add_ratios, format_cost_table, machine_name,
+                               measure_training_cost, resolve_config_path)
 
     for config in args.configs:
         resolve_config_path(config)  # fail now on a missing file, not after measuring others
+    cfg_options = dict(args.cfg_options or {})
+    if args.amp:  # as MMDetection's tools/train.py --amp
+        cfg_options.update({'optim_wrapper.type': 'AmpOptimWrapper',
+                            'optim_wrapper.loss_scale': 'dynamic'})
     results = []
     for index, config in enumerate(args.configs, 1):
         print_log(f'[{index}/{len(args.configs)}] measuring {config}', logger='current')
@@ -77,7 +86,7 @@ def main(argv=None) -> None:
                 shape=args.shape,
                 steps=args.steps,
                 warmup=args.warmup,
-                cfg_options=args.cfg_options))
+                cfg_options=cfg_options or None))
     add_ratios(results)
     table = format_cost_table(results)
     first = results[0]
@@ -88,7 +97,15 @@ def main(argv=None) -> None:
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
         with open(args.out, 'w') as f:
-            json.dump(dict(machine=machine_name(), results=results), f, indent=2)
+            json.dump(
+                dict(
+                    machine=machine_name(),
+                    amp=args.amp,
+                    flops_counted=list(COUNTED),
+                    flops_not_counted=list(NOT_COUNTED),
+                    results=results),
+                f,
+                indent=2)
         print_log(f'wrote {args.out}', logger='current')
 
 

@@ -2,11 +2,9 @@
 import contextlib
 import json
 import logging
-import os
 import os.path as osp
 import resource
 import statistics
-import time
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
@@ -16,10 +14,9 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.runner.base_loop import BaseLoop
 
-from ...cost.flops import TrainingFlopCounter
-from ...cost.memory import MB
-from ...cost.params import count_parameters, unwrap_model
-from ...cost.phases import watch_backward
+from ...cost.flops import TrainingFlopCounter, watch_backward
+from ...cost.memory import MB, count_parameters
+from ...utils import atomic_write, unwrap_model
 
 CUDA_PEAK = 'cuda_max_memory_allocated'
 CPU_PEAK = 'cpu_max_rss'
@@ -41,18 +38,19 @@ class CostReportHook(Hook):
          "train_gflops_per_image": float|null, "train_gflops_forward_per_image": float|null,
          "train_gflops_backward_per_image": float|null,
          "peak_memory_mb": float, "peak_memory_source": "cuda_max_memory_allocated"|"cpu_max_rss",
-         "peak_memory_mb_per_rank": [float],
+         "peak_memory_mb_per_rank": [float], "peak_memory_reserved_mb": float|null,
          "time_per_iter_s": float|null, "data_time_s": float|null, "iters": int,
          "complete": bool}
 
     FLOPs are counted with ``FlopCounterMode`` on one training iteration of this rank (see
     :mod:`mmfrozen.cost.flops` for what is counted) and divided by its batch size. Peak memory
     is the maximum over ranks of ``torch.cuda.max_memory_allocated`` (or of the process's
-    maximum resident set size on a CPU). Iteration time runs from the end of one iteration to
-    the end of the next (data loading and hooks included, validation and epoch ends not);
-    data time is the part spent waiting for the batch; both are means over the iterations
-    after ``warmup_iters``, leaving out the FLOP-counted one. ``iters`` is the number of
-    iterations this run completed.
+    maximum resident set size on a CPU); on a GPU ``peak_memory_reserved_mb`` is the maximum of
+    ``torch.cuda.max_memory_reserved``, what the caching allocator held. Iteration and data
+    time are MMEngine's own, those ``IterTimerHook`` (a default hook) puts in the message hub
+    as ``train/time`` and ``train/data_time`` and the log shows as ``time`` and ``data_time``:
+    means over the iterations after ``warmup_iters``, leaving out the FLOP-counted one (null
+    without ``IterTimerHook``). ``iters`` is the number of iterations this run completed.
 
     Args:
         count_flops: count training FLOPs on one iteration (it runs slower, and is left out
@@ -77,8 +75,6 @@ class CostReportHook(Hook):
         self.interval = interval
         self.out_file = out_file
         self._iters = 0
-        self._iter_start: Optional[float] = None
-        self._data_time: Optional[float] = None
         self._iter_times: List[float] = []
         self._data_times: List[float] = []
         self._flops: Dict[str, Optional[float]] = dict.fromkeys(
@@ -87,7 +83,7 @@ class CostReportHook(Hook):
         self._counting: Optional[contextlib.ExitStack] = None
         self._counter: Optional[TrainingFlopCounter] = None
         self._batch_size = 1
-        self._peak_per_rank: List[float] = []
+        self._peak_per_rank: List[List[float]] = []
 
     # ---------------------------------------------------------------------------------------
     # hooks
@@ -108,12 +104,7 @@ class CostReportHook(Hook):
 
         loop.run = run_and_record
 
-    def before_train_epoch(self, runner) -> None:
-        self._iter_start = time.perf_counter()
-
     def before_train_iter(self, runner, batch_idx: int, data_batch: Any = None) -> None:
-        now = time.perf_counter()
-        self._data_time = now - self._iter_start if self._iter_start is not None else None
         if self.count_flops and self._iters == self.flops_iter:
             self._batch_size = _batch_size(data_batch, runner)
             self._start_counting(runner)
@@ -123,27 +114,31 @@ class CostReportHook(Hook):
                          batch_idx: int,
                          data_batch: Any = None,
                          outputs: Any = None) -> None:
-        now = time.perf_counter()
         if self._counting is not None:
             self._stop_counting()
-        elif self._iters >= self.warmup_iters and self._iter_start is not None:
-            self._iter_times.append(now - self._iter_start)
-            if self._data_time is not None:
-                self._data_times.append(self._data_time)
+        elif self._iters >= self.warmup_iters:
+            self._record_times(runner)
         self._iters += 1
-        self._iter_start = time.perf_counter()
         if self.interval and self._iters % self.interval == 0:
             self._write(runner, complete=False)
-
-    def after_val(self, runner) -> None:
-        # Validation inside an iteration-based loop runs between two training iterations.
-        self._iter_start = time.perf_counter()
 
     def after_train_epoch(self, runner) -> None:
         self._write(runner, complete=False)
 
     def after_train(self, runner) -> None:
         self._write(runner, complete=True)
+
+    def _record_times(self, runner) -> None:
+        """Keep this iteration's ``train/time`` and ``train/data_time`` from the message hub.
+
+        ``IterTimerHook`` (priority NORMAL) has updated both by now: this hook runs after it.
+        """
+        scalars = runner.message_hub.log_scalars
+        if 'train/time' not in scalars:  # no IterTimerHook in this run
+            return
+        self._iter_times.append(float(scalars['train/time'].current()))
+        if 'train/data_time' in scalars:
+            self._data_times.append(float(scalars['train/data_time'].current()))
 
     # ---------------------------------------------------------------------------------------
     # FLOPs
@@ -166,35 +161,38 @@ class CostReportHook(Hook):
         if not record:
             return
         counter, per_image = self._counter, 1e9 * self._batch_size
+        forward, backward = counter.forward / per_image, counter.backward / per_image
         self._flops = dict(
-            train_gflops_per_image=counter.total / per_image,
-            train_gflops_forward_per_image=counter.forward / per_image,
-            train_gflops_backward_per_image=counter.backward / per_image)
+            train_gflops_per_image=forward + backward,
+            train_gflops_forward_per_image=forward,
+            train_gflops_backward_per_image=backward)
 
     # ---------------------------------------------------------------------------------------
     # report
     # ---------------------------------------------------------------------------------------
-    def _peak_memory(self, runner, collective: bool) -> Tuple[List[float], str]:
-        """Peak memory of every rank in MB, and how it was measured.
+    def _peak_memory(self, runner, collective: bool) -> Tuple[List[List[float]], str]:
+        """Peak memory of every rank in MB, ``[allocated, reserved]``, and how it was measured.
 
+        On a CPU "allocated" is the process's maximum resident set size and "reserved" 0.
         With ``collective`` every rank is asked (all ranks call this at the same point);
         otherwise this rank updates its own entry of the last list gathered.
         """
         on_cuda = any(p.is_cuda for p in unwrap_model(runner.model).parameters())
         if on_cuda:
-            local, source = torch.cuda.max_memory_allocated() / MB, CUDA_PEAK
+            local = [torch.cuda.max_memory_allocated() / MB, torch.cuda.max_memory_reserved() / MB]
+            source = CUDA_PEAK
         else:  # ru_maxrss is in KiB on Linux
-            local = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            local = [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0.0]
             source = CPU_PEAK
         if collective:
-            gathered = all_gather(torch.tensor([local], dtype=torch.float64))
-            self._peak_per_rank = [float(t.item()) for t in gathered]
+            gathered = all_gather(torch.tensor(local, dtype=torch.float64))
+            self._peak_per_rank = [[float(v) for v in t.tolist()] for t in gathered]
         else:
             rank = get_rank()
-            per_rank = self._peak_per_rank or [0.0] * get_world_size()
-            per_rank[rank] = max(per_rank[rank], local)
+            per_rank = self._peak_per_rank or [[0.0, 0.0] for _ in range(get_world_size())]
+            per_rank[rank] = [max(old, new) for old, new in zip(per_rank[rank], local)]
             self._peak_per_rank = per_rank
-        return list(self._peak_per_rank), source
+        return [list(peaks) for peaks in self._peak_per_rank], source
 
     def report(self, runner, complete: bool, collective: bool = True) -> dict:
         """The cost so far, in the ``cost.json`` format.
@@ -209,14 +207,17 @@ class CostReportHook(Hook):
             dict: the report.
         """
         per_rank, source = self._peak_memory(runner, collective)
+        allocated = [peaks[0] for peaks in per_rank]
         return dict(
             config=str(getattr(runner.cfg, 'filename', None) or ''),
             world_size=get_world_size(),
             params=count_parameters(runner.model),
             **self._flops,
-            peak_memory_mb=max(per_rank),
+            peak_memory_mb=max(allocated),
             peak_memory_source=source,
-            peak_memory_mb_per_rank=per_rank,
+            peak_memory_mb_per_rank=allocated,
+            peak_memory_reserved_mb=(max(peaks[1] for peaks in per_rank)
+                                     if source == CUDA_PEAK else None),
             time_per_iter_s=statistics.fmean(self._iter_times) if self._iter_times else None,
             data_time_s=statistics.fmean(self._data_times) if self._data_times else None,
             iters=self._iters,
@@ -238,10 +239,8 @@ class CostReportHook(Hook):
         if not is_main_process():
             return
         path = osp.join(runner.work_dir, self.out_file)
-        tmp_path = f'{path}.tmp'
-        with open(tmp_path, 'w') as f:
+        with atomic_write(path) as tmp_path, open(tmp_path, 'w') as f:
             json.dump(report, f, indent=2)
-        os.replace(tmp_path, path)
         if complete or not collective:
             print_log(f'training cost written to {path}', logger='current')
 
