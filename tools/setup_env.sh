@@ -88,5 +88,12 @@ import mmcv, mmcv.ops, mmdet, mmengine, torch, mmfrozen  # noqa: F401
 print(f'[setup] torch {torch.__version__}, mmengine {mmengine.__version__}, '
       f'mmcv {mmcv.__version__} (ops), mmdet {mmdet.__version__}')
 PY
+# On a GPU machine: do mmcv's NMS and RoIAlign run on CUDA tensors? If not (mmcv built without
+# CUDA ops), say so and what to do now, not at the first training iteration.
+if command -v nvidia-smi >/dev/null 2>&1; then
+  if ! "$py" -m mmfrozen.cuda_ops; then
+    log "WARNING: training on the GPU needs mmcv's CUDA ops (or the torchvision route above)"
+  fi
+fi
 echo "$want" > "$stamp"
 log "ready: $venv"
