@@ -3,3 +3,4 @@ from .frozen_backbone_check_hook import FrozenBackboneCheckHook, FrozenBackboneE
 from .cost_report_hook import CostReportHook  # noqa: F401
 from .rng_state_hook import RNGStateHook  # noqa: F401
 from .nonfinite_loss_hook import NonFiniteLossError, NonFiniteLossHook  # noqa: F401
+from .class_balanced_loss_hook import ClassBalancedLossHook  # noqa: F401
