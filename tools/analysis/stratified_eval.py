@@ -1,7 +1,7 @@
 """Re-evaluate saved predictions, stratified by training annotations, without the model.
 
     python tools/test.py CONFIG CHECKPOINT --out results.pkl
-    python tools/analysis/stratified_eval.py results.pkl ANN_FILE --train-ann TRAIN_ANN
+    python tools/analysis/stratified_eval.py results.pkl ANN_FILE [--train-ann TRAIN_ANN]
 
 prints lvis-api's / pycocotools' metrics, AP per bin of training instances and per frequency
 group, and writes ``summary.json``, ``{bbox,segm}_per_class.{csv,json}`` and the per-class
@@ -44,8 +44,15 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('results', help='predictions saved by tools/test.py --out (.pkl; '
                         'or the same as .json); read without running pickled code')
     parser.add_argument('ann_file', help='annotation file of the evaluated images')
-    parser.add_argument('--train-ann', required=True,
-                        help='training annotation file (per-class counts come from it)')
+    parser.add_argument('--train-ann',
+                        help='training annotation file (per-class counts come from it); '
+                        'optional for LVIS, whose categories carry image_count/instance_count')
+    parser.add_argument('--backend', choices=['faster-coco-eval', 'reference'],
+                        default='faster-coco-eval',
+                        help='faster-coco-eval (default) or the reference, lvis-api / '
+                        'pycocotools: the same numbers')
+    parser.add_argument('--nproc', type=int, default=1,
+                        help='worker processes of the faster-coco-eval backend')
     parser.add_argument('--out-dir', help='where to write the report (default: '
                         'stratified_eval/ next to the results file)')
     parser.add_argument('--metric', nargs='+', choices=['bbox', 'segm'],
@@ -110,7 +117,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     evaluator = METRICS.build(dict(
         type='LVISStratifiedMetric' if dataset == 'lvis' else 'CocoStratifiedMetric',
         ann_file=args.ann_file, train_ann_file=args.train_ann, metric=metric,
-        bins=args.bins, out_dir=out_dir, plot=not args.no_plot))
+        bins=args.bins, out_dir=out_dir, plot=not args.no_plot,
+        backend=args.backend if args.backend != 'reference' else
+        ('lvis-api' if dataset == 'lvis' else 'pycocotools'), nproc=args.nproc))
     evaluator.dataset_meta = dict(classes=[c['name'] for c in ann['categories']])
     for item in track_iter_progress(predictions):
         evaluator.process({}, [item])

@@ -158,7 +158,10 @@ schedule and heads, so it is a reference point, not the expected result of a sho
 The paper's parameter totals include parts MMDetection's models do not have.
 
 LVIS stage 2 configs retrain only the final classification layer from a stage-1 checkpoint,
-given with `--cfg-options load_from=...` (the freeze check refuses to run without it).
+given with `--cfg-options load_from=...` (the freeze check refuses to run without it), in two
+variants: `stage2-cls-sample1e-2`, repeat-factor resampling of the images (threshold 1e-2), and
+`stage2-cls-cbloss`, the paper's class-balanced loss (plain sampling; `ClassBalancedLossHook`
+weighs class j by (1 - beta) / (1 - beta^n_j) from the training counts, `class_balanced_beta`).
 """
 
 
