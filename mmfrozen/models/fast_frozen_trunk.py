@@ -186,6 +186,14 @@ class FastTrunk:
     def __setstate__(self, state: dict) -> None:
         self.__init__(state['options'])
 
+    @property
+    def copy_bytes(self) -> int:
+        """Bytes of the folded copy's parameters and buffers (0 before it is built)."""
+        if self._trunk is None:
+            return 0
+        return sum(t.numel() * t.element_size()
+                   for t in (*self._trunk.parameters(), *self._trunk.buffers()))
+
     def invalidate(self, *args, **kwargs) -> None:
         """Drop the folded copy; the next forward builds it again from the module's weights."""
         self._trunk, self._key = None, None
