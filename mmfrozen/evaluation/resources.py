@@ -1,39 +1,64 @@
 """Time and peak memory of an evaluation, for the log."""
+import os
 import resource
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from typing import Dict, Iterator, Optional
 
 from mmengine.logging import print_log
 
-
-def _reset_peak_rss() -> bool:
-    """Reset this process's peak RSS (Linux: write 5 to /proc/self/clear_refs)."""
-    try:
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')
-        return True
-    except OSError:
-        return False
+_PAGE = os.sysconf('SC_PAGE_SIZE') if hasattr(os, 'sysconf') else 4096
 
 
-def _peak_rss_bytes() -> Optional[int]:
-    """This process's peak RSS since the last reset (VmHWM), else since it started."""
+def _status_bytes(field: str) -> Optional[int]:
+    """``VmHWM``/``VmRSS`` of this process from /proc (Linux), else None."""
     try:
         with open('/proc/self/status') as f:
             for line in f:
-                if line.startswith('VmHWM:'):
+                if line.startswith(field + ':'):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == 'darwin' else peak * 1024
+    return None
+
+
+def _rss_bytes() -> Optional[int]:
+    try:
+        with open('/proc/self/statm') as f:
+            return int(f.read().split()[1]) * _PAGE
+    except OSError:
+        return None
 
 
 def _children_peak_bytes() -> int:
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return peak if sys.platform == 'darwin' else peak * 1024
+
+
+class _PeakSampler(threading.Thread):
+    """Samples this process's resident set every ``interval`` seconds, keeping the largest.
+
+    The high-water mark (VmHWM) is exact but covers the process's whole life, and resetting it
+    would change what other tools read (``ru_maxrss``, e.g. CostReportHook's peak memory): where
+    the evaluation does not set a new high-water mark, the sampled peak is what it used.
+    """
+
+    def __init__(self, interval: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.peak = _rss_bytes() or 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.interval):
+            self.peak = max(self.peak, _rss_bytes() or 0)
+
+    def stop(self) -> int:
+        self._stop_event.set()
+        self.join()
+        return max(self.peak, _rss_bytes() or 0)
 
 
 @contextmanager
@@ -44,19 +69,27 @@ def measure(what: str) -> Iterator[Dict[str, float]]:
         what: what is measured, for the log line.
 
     Yields:
-        dict: filled on exit with ``time_s``, ``peak_rss_gb`` (this process) and
-        ``workers_peak_rss_gb`` (the largest worker process, if any ran).
+        dict: filled on exit with ``time_s``, ``peak_rss_gb`` (this process's resident set,
+        GiB) and ``workers_peak_rss_gb`` (the largest worker process, if any ran).
     """
-    since_reset = _reset_peak_rss()
+    hwm_before = _status_bytes('VmHWM')
     children_before = _children_peak_bytes()
+    sampler = _PeakSampler()
+    sampler.start()
     start = time.perf_counter()
     stats: Dict[str, float] = {}
-    yield stats
-    stats['time_s'] = time.perf_counter() - start
-    stats['peak_rss_gb'] = (_peak_rss_bytes() or 0) / 1024**3
-    children = _children_peak_bytes()
+    try:
+        yield stats
+    finally:
+        stats['time_s'] = time.perf_counter() - start
+        peak = sampler.stop()
+    hwm_after = _status_bytes('VmHWM')
+    if hwm_before is not None and hwm_after is not None and hwm_after > hwm_before:
+        peak = max(peak, hwm_after)  # a new high-water mark: exact
+    stats['peak_rss_gb'] = peak / 1024**3
     text = (f'{what}: {stats["time_s"]:.1f} s, peak memory {stats["peak_rss_gb"]:.2f} GiB '
-            f'(this process{"" if since_reset else ", since it started"})')
+            '(this process)')
+    children = _children_peak_bytes()
     if children > children_before:
         stats['workers_peak_rss_gb'] = children / 1024**3
         text += f', {stats["workers_peak_rss_gb"]:.2f} GiB (largest worker)'
