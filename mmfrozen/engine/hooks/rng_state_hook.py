@@ -83,19 +83,33 @@ class RNGStateHook(Hook):
         loaded (dict | None): the resume state of the checkpoint loaded last, if it had one.
     """
 
-    priority = 'VERY_LOW'
+    # after every iteration, before the checkpoint hook (VERY_LOW) may save
+    priority = 'LOW'
 
     def __init__(self) -> None:
         self.loaded_checkpoint = False
         self.loaded: Optional[Dict[str, Any]] = None
+        self._states: Optional[List[Dict[str, Any]]] = None
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch: Any = None,
+                         outputs: Any = None) -> None:
+        """Gather every rank's RNG state as it is after this iteration.
+
+        MMEngine saves checkpoints on rank 0 only (``Runner.save_checkpoint`` is master-only),
+        so the other ranks' states are gathered here, where every rank passes, in one small
+        collective per iteration; nothing draws random numbers between here and a save.
+        """
+        state = capture_rng_state()
+        self._states = all_gather_object(state) if get_world_size() > 1 else [state]
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        """Add every rank's RNG state (a collective call: every rank saves) to the checkpoint."""
-        states: List[Dict[str, Any]] = all_gather_object(capture_rng_state())
+        """Add every rank's RNG state, as after the last iteration, to the checkpoint."""
+        if self._states is None and get_world_size() == 1:
+            self._states = [capture_rng_state()]
         loop = getattr(runner, '_train_loop', None)
         dataloader = getattr(loop, 'dataloader', None)
         checkpoint[CHECKPOINT_KEY] = dict(
-            rng=states, world_size=get_world_size(),
+            rng=self._states, world_size=get_world_size(),
             batches_per_epoch=len(dataloader) if dataloader is not None else None)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
@@ -110,7 +124,7 @@ class RNGStateHook(Hook):
             RuntimeError: the checkpoint was written by a different number of processes,
                 whose random streams cannot be mapped onto this run's.
         """
-        if self.loaded is None:
+        if self.loaded is None or self.loaded.get('rng') is None:
             return None
         world_size = get_world_size()
         if self.loaded['world_size'] != world_size:
