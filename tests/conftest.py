@@ -85,3 +85,20 @@ def find_metrics_json(work_dir: str) -> dict:
     assert found, f'no metrics json under {work_dir}'
     with open(found[-1]) as f:
         return json.load(f)
+
+
+#: The mini reproduction's four detectors: the default three, then one given with --extra-configs.
+MINI_DETECTORS = ('faster-rcnn_r18-finetune_fpn_mini-lvis', 'faster-rcnn_r18-frozen_fpn_mini-lvis',
+                  'faster-rcnn_r18-frozen_wide-fpn_mini-lvis',
+                  'faster-rcnn_r18-finetune_wide-fpn_mini-lvis')
+MINI_EXTRA = ['--extra-configs', 'configs/mini/faster-rcnn_r18-finetune_wide-fpn_mini-lvis.py']
+
+
+@pytest.fixture(scope='session')
+def tiny_mini_reproduction(tmp_path_factory):
+    """``tools/mini_reproduction.py`` at tiny scale, 2 seeds, the four detectors: its work dir
+    and finished process (shared by the mini reproduction's and the classifier sweep's tests)."""
+    work_dir = str(tmp_path_factory.mktemp('mini_reproduction'))
+    proc = run_tool(['tools/mini_reproduction.py', '--scale', 'tiny', '--work-dir', work_dir,
+                     '--threads', '1', '--jobs', '2', '--seeds', '2', *MINI_EXTRA], timeout=600)
+    return work_dir, proc

@@ -4,21 +4,14 @@ import math
 import os.path as osp
 
 import pytest
-from conftest import run_tool
+from conftest import MINI_DETECTORS, MINI_EXTRA, run_tool
 
-DETECTORS = ('faster-rcnn_r18-finetune_fpn_mini-lvis', 'faster-rcnn_r18-frozen_fpn_mini-lvis',
-             'faster-rcnn_r18-frozen_wide-fpn_mini-lvis',
-             'faster-rcnn_r18-finetune_wide-fpn_mini-lvis')
-# the default three, and one given with --extra-configs
-EXTRA = ['--extra-configs', 'configs/mini/faster-rcnn_r18-finetune_wide-fpn_mini-lvis.py']
+DETECTORS, EXTRA = MINI_DETECTORS, MINI_EXTRA
 
 
 @pytest.fixture(scope='module')
-def tiny_run(tmp_path_factory):
-    work_dir = str(tmp_path_factory.mktemp('mini_reproduction'))
-    proc = run_tool(['tools/mini_reproduction.py', '--scale', 'tiny', '--work-dir', work_dir,
-                     '--threads', '1', '--jobs', '2', '--seeds', '2', *EXTRA], timeout=600)
-    return work_dir, proc
+def tiny_run(tiny_mini_reproduction):
+    return tiny_mini_reproduction
 
 
 def _is_number(value) -> bool:
