@@ -122,8 +122,8 @@ def test_a_checkpoint_that_runs_code_is_refused_on_every_path(tmp_path, tiny_coc
     hostile = tmp_path / 'hostile.pth'
     torch.save({'state_dict': {}, 'meta': _RunsCode(str(marker))}, hostile)
     config = write_config(str(tmp_path / 'cfg.py'), TINY_FASTER_RCNN, [
-        f"model = dict(backbone=dict(init_cfg=dict(type='Pretrained', checkpoint='{hostile}')))"
-        if path == 'init_cfg' else ''])
+        'model = dict(backbone=dict(init_cfg=dict(_delete_=True, type="Pretrained", '
+        f'checkpoint="{hostile}")))' if path == 'init_cfg' else ''])
     work = ['--work-dir', str(tmp_path / 'work')]
     args = {
         'load_from': ['tools/train.py', config, *work, '--cfg-options', f'load_from={hostile}'],
