@@ -1,7 +1,7 @@
 """Per-class plots: AP against training annotations, and the two-run difference (the paper's).
 
-Matplotlib's object-oriented ``Figure`` API (no display, no backend chosen for the user). The x axis is symmetric-log so that
-classes without training annotations (x = 0) stay on the plot.
+Matplotlib's object-oriented ``Figure`` API (no display, no backend chosen for the user). The x
+axis is symmetric-log so that classes without training annotations (x = 0) stay on the plot.
 """
 import math
 import os
