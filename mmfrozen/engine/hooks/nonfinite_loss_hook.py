@@ -18,9 +18,18 @@ class NonFiniteLossError(RuntimeError):
     """Training stopped: the loss, the gradients or the weights were NaN or infinite."""
 
 
-def _max_abs(tensors: List[torch.Tensor]) -> torch.Tensor:
-    """Largest absolute value over tensors (NaN if any holds NaN); no overflow, unlike a 2-norm."""
-    return torch.nn.utils.get_total_norm(tensors, norm_type=math.inf, foreach=None)
+def _all_finite(tensors: List[torch.Tensor]) -> bool:
+    """Whether every element is finite: one sum per tensor, exact check only if a sum is not.
+
+    A sum is NaN or infinite when an element is; a float32 sum can also overflow for huge
+    finite values, so a non-finite sum is confirmed element by element (the rare, slow path).
+    Measured on the 2-core CPU: summing 41M floats costs a tenth of an infinity-norm.
+    """
+    if not tensors:
+        return True
+    if bool(torch.isfinite(torch.stack([t.sum() for t in tensors])).all()):
+        return True
+    return all(bool(torch.isfinite(t).all()) for t in tensors)
 
 
 def _describe(value: Any) -> str:
@@ -105,7 +114,7 @@ class NonFiniteLossHook(Hook):
             params = [p for group in wrapper.optimizer.param_groups for p in group['params']]
             if check_grads:
                 grads = [p.grad for p in params if p.grad is not None]
-                if grads and not bool(torch.isfinite(_max_abs(grads))):
+                if not _all_finite(grads):
                     bad = True
             if get_world_size() > 1:
                 flag = torch.tensor([float(bad)], device=params[0].device if params else 'cpu')
@@ -116,7 +125,7 @@ class NonFiniteLossHook(Hook):
                 return
             step(**kwargs)
             trained = [p.detach() for p in params if p.requires_grad]
-            self._weights_finite = not trained or bool(torch.isfinite(_max_abs(trained)))
+            self._weights_finite = _all_finite(trained)
 
         return guarded
 
