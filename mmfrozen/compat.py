@@ -370,7 +370,6 @@ def mmengine_needs_missing_pkg_resources() -> bool:
     return importlib.util.find_spec('pkg_resources') is None
 
 
-
 def torchvision_ops_do_not_load() -> bool:
     """torchvision is installed, not imported yet, and its C++ library does not load here."""
     if _torchvision_library:
@@ -391,6 +390,7 @@ def torchvision_ops_do_not_load() -> bool:
     except (ImportError, OSError):
         return True
     return not libraries
+
 
 class Fix(NamedTuple):
     """A fix, the check that says whether the installed versions need it, and why."""

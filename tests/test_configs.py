@@ -36,6 +36,13 @@ RESNET_FREEZE = dict(frozen_stages=4, norm_eval=True)
 # freezes the stem and first stage (frozen_stages=1); the classifiers of configs/classifiers/
 # (ConvNeXt, Swin, timm's, EfficientNet) train every part that has parameters.
 FINETUNED_TRAINABLE = {'ResNet': {'layer2', 'layer3', 'layer4'}}
+# What a frozen config's runner verifies frozen and loaded from the checkpoint (frozen.modules),
+# by backbone type: the whole backbone, but for mmpretrain's ConvNeXt and Swin the classifier's
+# parts (their output norms norm0-norm2 for the FPN are in no classifier checkpoint).
+CHECKED_MODULES = {
+    'mmpretrain.ConvNeXt': ['backbone.downsample_layers', 'backbone.stages', 'backbone.norm3'],
+    'mmpretrain.SwinTransformer': ['backbone.patch_embed', 'backbone.stages', 'backbone.norm3'],
+}
 
 
 def _configs() -> List[str]:
@@ -78,9 +85,9 @@ def _assert_frozen(model: torch.nn.Module, cfg: Config, name: str) -> None:
     """Every module ``frozen.modules`` names: no trainable parameter, and after
     ``model.train()`` no normalisation or dropout layer in train mode."""
     names = frozen_cfg_of(cfg)['modules']
-    assert 'backbone' in names
+    assert names and all(n == 'backbone' or n.startswith('backbone.') for n in names)
     model.train()
-    for module_name in names:
+    for module_name in ['backbone'] + names:  # the whole trunk, whatever the check names
         module = model.get_submodule(module_name)
         assert trainable_parameters(module) == [], f'{name}: {module_name} trains'
         assert mode_dependent_layers_in_train_mode(module) == [], f'{name}: {module_name}'
@@ -105,7 +112,8 @@ def test_frozen_config_says_it(name):
         assert backbone.type == 'ResNet'
         assert (backbone.frozen_stages, backbone.norm_eval) == (4, True)
     assert cfg.runner_type == 'FrozenBackboneRunner'
-    assert cfg.frozen == dict(modules=['backbone'], check=True, allow_uninitialized=False)
+    checked = CHECKED_MODULES.get(backbone.get('module', backbone).type, ['backbone'])
+    assert cfg.frozen == dict(modules=checked, check=True, allow_uninitialized=False)
 
 
 @pytest.mark.parametrize('name', CONFIGS)
@@ -178,6 +186,8 @@ def test_frozen_twin_differs_only_by_fragment_and_backbone_freeze(name):
                                              module=twin_cfg['model']['backbone'])
     assert {k: v for k, v in frozen_cfg.items() if k not in FRAGMENT_KEYS} == twin_cfg
     fragment = Config.fromfile(osp.join(CONFIG_ROOT, '_base_', 'frozen-backbone.py')).to_dict()
+    fragment['frozen']['modules'] = CHECKED_MODULES.get(twin_cfg['model']['backbone'].get(
+        'module', twin_cfg['model']['backbone'])['type'], fragment['frozen']['modules'])
     assert {k: frozen_cfg[k] for k in FRAGMENT_KEYS} == fragment
 
 

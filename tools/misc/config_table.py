@@ -96,8 +96,8 @@ def model_parameters(cfg: Config) -> Tuple[int, int]:
 
 def paper_cells(cfg: Config, name: str) -> Tuple[str, str]:
     """The paper's box AP and trained parameters for this row, or empty cells."""
-    if dataset_of(name) != 'COCO':
-        return '', ''
+    if dataset_of(name) != 'COCO' or name.startswith('classifiers/'):
+        return '', ''  # classifiers/: other backbones or weights than the paper's
     model = cfg.model
     key = (model.type, model.backbone.get('depth'), model.neck.type)
     row: Optional[Dict[str, str]] = PAPER_COCO.get(key)
@@ -119,12 +119,22 @@ def table_rows(configs_dir: str) -> List[List[str]]:
         box_ap, trained = paper_cells(cfg, name)
         rows.append([
             f'[{osp.basename(name)}]({name})', cfg.model.type,
-            f"{backbone.type}-{backbone.get('depth', '')}".rstrip('-'), cfg.model.neck.type,
+            backbone_name(backbone), cfg.model.neck.type,
             backbone_freeze_cell(backbone), config_arm(name) or 'other', dataset_of(name),
             schedule_of(name, cfg), f'{total / 1e6:.1f}M',
             f'{trainable / 1e6:.1f}M', box_ap, trained
         ])
     return rows
+
+
+def backbone_name(backbone: dict) -> str:
+    """The backbone as the table names it: type and depth or arch, timm's model name."""
+    if backbone.get('type') == 'FrozenModule':
+        return backbone_name(backbone['module'])
+    if backbone.get('type') == 'mmpretrain.TIMMBackbone':
+        return f"timm {backbone['model_name']}"
+    detail = backbone.get('depth', backbone.get('arch', ''))
+    return f"{backbone['type']}-{detail}".rstrip('-')
 
 
 def backbone_freeze_cell(backbone: dict) -> str:
@@ -156,6 +166,19 @@ and *paper trained params* are Vasconcelos et al. (CVPR 2022), COCO val, ImageNe
 for the same detector, backbone and neck: the paper trains with its own long large-scale-jitter
 schedule and heads, so it is a reference point, not the expected result of a shorter schedule.
 The paper's parameter totals include parts MMDetection's models do not have.
+
+[`classifiers/`](classifiers/) takes other image classifiers as the backbone, each with the
+recipe MMDetection uses for it: timm's ConvNeXt-T through mmpretrain's `TIMMBackbone`
+(weights by `init_cfg` from `timm://`, mmfrozen's checkpoint scheme for a timm `state_dict`),
+mmpretrain's ConvNeXt-T and Swin-T, torchvision's new-recipe ResNet-50 weights in mmdet's
+ResNet-50, and EfficientNet-B3 through mmdet's EfficientNet; the backbones are defined once in
+[`_base_/classifiers/`](_base_/classifiers/). Their frozen configs build the backbone with the
+`FrozenModule` builder (every weight, norm affine parameters and statistics, eval mode), but
+the ResNet-50 ones, which use mmdet's own options. For mmpretrain's ConvNeXt and Swin,
+`frozen.modules` names the classifier's parts: the norms they add on stages 0-2 for the FPN are
+in no classifier checkpoint, so they stay frozen at their identity affine, outside the check
+that every frozen tensor came from the checkpoint. `tools/misc/frozen_config_for.py MODEL`
+writes such a pair for any timm classifier.
 
 LVIS stage 2 configs retrain only the final classification layer from a stage-1 checkpoint,
 given with `--cfg-options load_from=...` (the freeze check refuses to run without it), in two
