@@ -89,8 +89,9 @@ def main() -> None:
               f'is the median of {args.steps} steps after {args.warmup} warm-up step(s) and '
               'one counting step. The LSJ configs\' 1024x1024 BatchFixedSizePad is off, so '
               'both detectors see the same images. FLOPs per image: matmuls and convolutions '
-              'as torch.utils.flop_counter counts them (mmcv ops such as RoIAlign not '
-              'counted).\n')
+              'as torch.utils.flop_counter counts them, and mmcv\'s RoIAlign, RoIPool and NMS '
+              '(mmfrozen.cost.mmcv_ops); element-wise ops and the optimizer step not '
+              'counted.\n')
     report = header + '\n' + '\n'.join(sections)
     print('\n' + report)
     with open(args.results, 'a') as f:
