@@ -18,9 +18,9 @@ from torch import nn
 import mmfrozen  # noqa: F401
 from mmdet.registry import MODELS, RUNNERS
 from mmfrozen.cost import synthetic_batch
-from mmfrozen.models.fast_frozen_trunk import fast_trunk_of
-from mmfrozen.models.freeze import (mode_dependent_layers_in_train_mode, trainable_parameters,
-                                    unfrozen_parts)
+from mmfrozen.models.fast_frozen_trunk import fast_trunk_of, make_fast
+from mmfrozen.models.freeze import (freeze_module, mode_dependent_layers_in_train_mode,
+                                    trainable_parameters, unfrozen_parts)
 
 FRAGMENT = osp.join(REPO, 'configs', '_base_', 'frozen-backbone.py')
 PLAIN_FREEZE = 'model = dict(backbone=dict(frozen_stages=4, norm_eval=True))\n'
@@ -241,3 +241,18 @@ def test_checkpoints_pass_between_fast_and_plain_runs(tmp_path, tiny_coco_option
     for fast in (False, True):
         model = MODELS.build(Config.fromfile(frozen_configs[fast]).model)
         model.load_state_dict(final, strict=True)
+
+
+def test_compiled_fast_trunk_equals_plain():
+    """fast.compile: torch.compile with inductor's freezing (weights as constants), on a small
+    conv-BN-ReLU stack (compiling a whole ResNet takes minutes on a CPU)."""
+    torch.manual_seed(0)
+    plain = freeze_module(nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.Conv2d(8, 8, 3, stride=2), nn.BatchNorm2d(8)))
+    _randomise_norms(plain)
+    fast = make_fast(copy.deepcopy(plain), dict(compile=True))
+    images = torch.rand(2, 3, 32, 32)
+    _assert_close_outputs([fast(images)], [plain(images)])
+    trunk = fast_trunk_of(fast)
+    assert trunk.folded_norms == 2 and isinstance(trunk._trunk, torch._dynamo.OptimizedModule)
