@@ -75,6 +75,7 @@ def test_hook_sets_class_weight_when_a_real_run_starts(tiny_coco, tiny_coco_cfg,
     cfg.merge_from_dict(tiny_coco_cfg)
     cfg.work_dir = str(tmp_path)
     cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1, val_interval=10)
+    cfg.train_dataloader.dataset.indices = 4  # one iteration: the hook acts before it
     cfg.custom_hooks = [
         dict(type='ClassBalancedLossHook', losses=['roi_head.bbox_head.loss_cls'], beta=0.99)
     ]
