@@ -10,6 +10,13 @@ by the ``fast`` option of the ``FrozenModule`` builder::
     backbone=dict(type='FrozenModule', module=dict(type='ResNet', ...), fast=True)
     backbone=dict(type='FrozenModule', module=..., fast=dict(compile=True, bf16=True))
 
+A frozen config of mmdet's ResNet family (``frozen_stages=4, norm_eval=True``) switches with
+one line, in a config that inherits it::
+
+    _base_ = './faster-rcnn_r50-frozen_fpn_1x_coco.py'
+    model = dict(backbone=dict(_delete_=True, type='FrozenModule',
+                               module={{_base_.model.backbone}}, fast=True))
+
 The module stays what it was: same class, same parameters and buffers, same ``state_dict``
 (checkpoints keep the unfolded weights), so the freeze check, resume and a plain frozen run
 accept a fast run's checkpoint and the other way round. Only its ``forward`` is replaced, at
