@@ -78,3 +78,18 @@ def test_rerun_reuses_finished_steps(tiny_run):
     assert 'started' not in text
     table = first.stdout[first.stdout.index('| config'):]
     assert proc.stdout[proc.stdout.index('| config'):] == table
+
+
+def test_single_seed_run_prints_the_seed_spread_note(tiny_run):
+    from mmfrozen.mini.seed_spread import SEED_STD, single_seed_note
+
+    work_dir, first = tiny_run
+    assert single_seed_note(2) == '' and 'not evidence' not in first.stdout
+    # seed 0 of every detector is done: this run only compares, and prints its 1-seed table
+    proc = run_tool(['tools/mini_reproduction.py', '--scale', 'tiny', '--work-dir', work_dir,
+                     '--seeds', '1', *EXTRA], timeout=300)
+    note = single_seed_note(1)
+    for metric, std in SEED_STD.items():
+        assert f'{metric} {2 * std:.1f}' in note
+    last_row = proc.stdout.rindex(f'| {DETECTORS[-1]} | finetune | 1 |')
+    assert proc.stdout.index(note) > last_row

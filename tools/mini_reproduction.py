@@ -55,6 +55,7 @@ def main(argv=None) -> int:
 
     import mmfrozen  # noqa: F401  (stack fixes)
     from mmfrozen.mini.pipeline import DETECTOR_CONFIGS, SCALES, MiniReproduction
+    from mmfrozen.mini.seed_spread import single_seed_note
 
     extra = [osp.abspath(c) for c in args.extra_configs]
     for config in extra:
@@ -71,6 +72,7 @@ def main(argv=None) -> int:
     print(f'Mini reproduction ({args.scale} scale, {args.seeds} seed(s)) finished in '
           f'{time.time() - start:.0f}s. Results in {reproduction.work_dir}:')
     print(table, end='')
+    print(single_seed_note(args.seeds), end='')
     print(f'Table: {osp.join(reproduction.compare_dir, "table.md")}; plots: '
           f'{reproduction.compare_dir}/*.png; world: '
           f'{osp.join(reproduction.classification_dir, "world_classes.png")}')
