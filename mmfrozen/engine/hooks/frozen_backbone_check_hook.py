@@ -4,9 +4,9 @@
 true (the default). Before training, after the weights are loaded, it checks that each frozen
 module has no trainable parameter, refuses a frozen module that no checkpoint filled, and
 snapshots its parameters and buffers; at the first training iteration, after the loop's
-``model.train()``, it checks that every normalisation (and dropout) layer of it is in eval mode. Before
-every checkpoint is written and at the end of training it compares the module with that
-snapshot. Any violation stops the run with :class:`FrozenBackboneError` naming the tensor.
+``model.train()``, it checks that every normalisation (and dropout) layer of it is in eval
+mode. Before every checkpoint is written and at the end of training it compares the module with
+that snapshot. Any violation stops the run with :class:`FrozenBackboneError` naming the tensor.
 """
 import logging
 import re
@@ -16,20 +16,16 @@ import torch
 from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
 from mmengine.model.weight_init import PretrainedInit
 from torch import nn
 
 from mmfrozen.models.freeze import (get_submodule_by_name, mode_dependent_layers_in_train_mode,
                                     state_snapshot, trainable_parameters)
+from mmfrozen.utils import unwrap_model
 
 
 class FrozenBackboneError(RuntimeError):
     """A frozen module changed, trains, or was never loaded from a checkpoint."""
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if is_model_wrapper(model) else model
 
 
 def _is_pretrained_init_cfg(init_cfg) -> bool:
@@ -98,7 +94,7 @@ class FrozenBackboneCheckHook(Hook):
 
     def before_train(self, runner) -> None:
         """Check mode and initialisation of the frozen modules, and snapshot them."""
-        model = _unwrap(runner.model)
+        model = unwrap_model(runner.model)
         for name in self.modules:
             self._check_no_gradients(name, get_submodule_by_name(model, name), runner,
                                      'before training')
@@ -119,7 +115,7 @@ class FrozenBackboneCheckHook(Hook):
         """At the first iteration, after the loop's ``model.train()``: frozen layers in eval."""
         if self._mode_checked:
             return
-        model = _unwrap(runner.model)
+        model = unwrap_model(runner.model)
         for name in self.modules:
             self._check_eval_mode(name, model.get_submodule(name), runner,
                                   'in the first training iteration')
@@ -187,7 +183,7 @@ class FrozenBackboneCheckHook(Hook):
     def _verify(self, runner, when: str) -> None:
         if not self._snapshots:
             return
-        model = _unwrap(runner.model)
+        model = unwrap_model(runner.model)
         for name, snapshot in self._snapshots.items():
             module = model.get_submodule(name)
             self._check_no_gradients(name, module, runner, when)
