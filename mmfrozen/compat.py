@@ -420,16 +420,20 @@ logger = logging.getLogger('mmfrozen')
 def apply_all() -> List[str]:
     """Apply, once, every fix that the installed versions need (``import mmfrozen`` does this).
 
-    Set ``MMFROZEN_NO_COMPAT=1`` to skip them all, e.g. to check that one is still needed.
+    Set ``MMFROZEN_NO_COMPAT=1`` to skip them all, or to a comma-separated list of fix names to
+    skip those only, e.g. to check that one is still needed (where torchvision cannot load its
+    ops, mmfrozen itself needs ``define_torchvision_ops`` to import).
 
     Returns:
         list: names of the fixes applied so far.
     """
-    if os.environ.get('MMFROZEN_NO_COMPAT') == '1':
+    skip = os.environ.get('MMFROZEN_NO_COMPAT', '')
+    if skip == '1':
         return list(_APPLIED)
+    skipped = {name.strip() for name in skip.split(',') if name.strip()}
     for fix in FIXES:
         name = fix.apply.__name__
-        if name not in _APPLIED and fix.needed():
+        if name not in _APPLIED and name not in skipped and fix.needed():
             fix.apply()
             logger.debug('mmfrozen.compat applied %s: %s', name, fix.why)
     return list(_APPLIED)

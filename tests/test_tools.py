@@ -116,7 +116,8 @@ def test_two_processes_need_the_cpu_launcher_fix(tiny_coco_options, tmp_path):
     proc = torchrun('dist_train.sh',
                     [TINY_FASTER_RCNN, '2', '--work-dir', str(tmp_path), '--cfg-options',
                      'train_cfg.max_epochs=1', 'env_cfg.dist_cfg.backend=gloo',
-                     *tiny_coco_options], tmp_path, MMFROZEN_NO_COMPAT='1')
+                     *tiny_coco_options], tmp_path,
+                    MMFROZEN_NO_COMPAT='patch_cpu_launcher,patch_cpu_ddp')
     assert proc.returncode != 0
     assert 'cuda' in proc.stderr.lower() or 'device_ids' in proc.stderr
 
