@@ -1,13 +1,10 @@
 #!/usr/bin/env bash
-# Download what benchmarks/gpu_check.sh installs on a bare GPU machine without network:
-# cp312 manylinux wheels of the OpenMMLab stack and its dependencies (torch, torchvision, numpy
-# and pillow are on that machine already), and mmcv 2.1.0's source, into wheelhouse/ (ignored by
-# git). One carry to the GPU machine holds 64 MiB at most; the set does not fit in one (opencv and
-# scipy alone are about 90 MB), so it is split in two parts, each under 64 MiB:
-#   wheelhouse/part1: opencv-python-headless (cv2, which mmcv and mmengine import)
-#   wheelhouse/part2: everything else, mmcv's source included
-# and gpu_check.sh is run twice on one warm machine: `--install-only` carrying part1, then the
-# check carrying part2 (see benchmarks/gpu_check.sh).
+# Download what benchmarks/gpu_check.sh installs on a bare GPU machine without network, into
+# wheelhouse/ (ignored by git): cp312 manylinux wheels of the OpenMMLab stack and of what the
+# GPU machine's image lacks, and mmcv 2.1.0's source. The image already holds torch,
+# torchvision, numpy, pillow, opencv-python-headless, scipy, matplotlib, pyyaml, rich, tqdm,
+# ninja and wheel (/work/.library/device/KINDS.md), so the set fits one 64 MiB carry.
+# setuptools is carried pinned <81: mmcv's setup.py imports pkg_resources.
 #
 #   bash benchmarks/fetch_gpu_wheels.sh [--python-version 3.12]
 set -euo pipefail
@@ -17,24 +14,22 @@ pyver=3.12
 if [[ "${1:-}" == --python-version ]]; then pyver="$2"; fi
 out="$root/wheelhouse"
 pip=(python3 -m pip download --disable-pip-version-check --no-deps --only-binary=:all:
-     --python-version "$pyver" --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64
+     --python-version "$pyver" --implementation cp --platform manylinux2014_x86_64
+     --platform manylinux_2_17_x86_64 --platform manylinux_2_27_x86_64
      --platform manylinux_2_28_x86_64)
 limit=$((64 * 1024 * 1024))
 
-mkdir -p "$out/part1" "$out/part2"
-"${pip[@]}" -d "$out/part1" opencv-python-headless
-"${pip[@]}" -d "$out/part2" mmengine==0.10.7 mmdet==3.3.0 'pycocotools>=2.0.7' lvis==0.5.3 \
-  faster-coco-eval==1.8.0 scipy matplotlib contourpy cycler fonttools kiwisolver pyparsing \
-  python-dateutil six addict yapf platformdirs termcolor rich markdown-it-py mdurl pygments \
-  pyyaml shapely terminaltables tqdm 'setuptools>=77,<81' wheel ninja packaging
-python3 -m pip download --disable-pip-version-check --no-deps --no-binary=:all: \
-  -d "$out/part2" mmcv==2.1.0
+rm -rf "$out" && mkdir -p "$out"
+"${pip[@]}" -d "$out" mmengine==0.10.7 mmdet==3.3.0 pycocotools==2.0.11 lvis==0.5.3 \
+  faster-coco-eval==1.8.0 shapely==2.2.0 terminaltables==3.1.10 addict==2.4.0 yapf==0.43.0 \
+  platformdirs termcolor 'setuptools>=77,<81'
+# mmcv's setup.py imports torch even to be downloaded: the project's environment has it
+"${PYTHON:-$root/.venv/bin/python}" -m pip download --disable-pip-version-check --no-deps \
+  --no-binary=:all: --no-build-isolation -d "$out" mmcv==2.1.0
 
-for part in "$out"/part1 "$out"/part2; do
-  size=$(du -cb "$part"/* | tail -1 | cut -f1)
-  echo "[fetch] $part: $((size / 1024 / 1024)) MiB"
-  if (( size > limit )); then
-    echo "[fetch] $part is over the 64 MiB a carry holds" >&2
-    exit 1
-  fi
-done
+size=$(du -cb "$out"/* | tail -1 | cut -f1)
+echo "[fetch] $out: $(ls "$out" | wc -l) files, $((size / 1024 / 1024)) MiB"
+if ((size > limit)); then
+  echo "[fetch] $out is over the 64 MiB a carry holds" >&2
+  exit 1
+fi

@@ -88,6 +88,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='fast arm: bf16 autocast for the trunk (CUDA only)')
     parser.add_argument('--compile', action='store_true',
                         help='fast arm: torch.compile the trunk (inductor, freezing)')
+    parser.add_argument('--torchvision-ops', action='store_true',
+                        help="mmcv's RoIAlign/NMS on CUDA run torchvision's kernels (an mmcv "
+                        'built without CUDA ops; mmfrozen.torchvision_ops)')
     parser.add_argument('--dry-run', action='store_true',
                         help='tiny images, fewer RoIs, 1 warm-up and 1 timed round: checks '
                         'that it runs')
@@ -96,6 +99,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         parser.error(f'--device {args.device}: no CUDA device here')
     if (args.amp or args.bf16) and not args.device.startswith('cuda'):
         parser.error('--amp and --bf16 apply on a GPU only (--device cuda)')
+    if args.torchvision_ops:
+        import mmfrozen.torchvision_ops  # noqa: F401
     if args.steps is None:
         args.steps = 1 if args.dry_run else 3
     if args.warmup is None:

@@ -49,7 +49,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help="route mmcv's RoIAlign/NMS on CUDA to torchvision's kernels")
     parser.add_argument('--setup-notes', default='',
                         help='a line about the set-up (gpu_check.sh: mmcv build, times)')
-    parser.add_argument('--skip', nargs='+', default=[], choices=STEPS,
+    parser.add_argument('--skip', nargs='+', action='extend', default=[], choices=STEPS,
                         help='steps to leave out (the markdown says so)')
     parser.add_argument('--dry-run', action='store_true',
                         help='CPU, tiny images, 2 iterations: checks the script, not a GPU')
@@ -152,12 +152,19 @@ def section_frozen_path(args, work_dir: str) -> str:
     if not osp.isfile(script):
         return ('## Frozen path\n\nskipped: benchmarks/frozen_path.py not found in this '
                 'checkout.\n')
-    out = osp.join(work_dir, 'frozen_path.md')
-    cmd = [sys.executable, script, '--device', args.device, '--out', out]
-    run(cmd + (['--dry-run'] if args.dry_run else []), osp.join(work_dir, 'frozen_path.log'))
-    with open(out) as f:
-        text = f.read().strip()
-    return f'## Frozen path (`benchmarks/frozen_path.py`)\n\n{text}\n'
+    texts = []
+    # on a GPU a step takes a fraction of a second: more rounds for a stable median, and the
+    # fast trunk once more with its bf16 autocast (a GPU-only option)
+    variants = [('', [])] if args.dry_run else [('', []), ('_bf16', ['--bf16'])]
+    for suffix, extra in variants:
+        out = osp.join(work_dir, f'frozen_path{suffix}.md')
+        cmd = [sys.executable, script, '--device', args.device, '--out', out, *extra]
+        cmd += ['--torchvision-ops'] if args.torchvision_ops else []
+        cmd += ['--dry-run'] if args.dry_run else ['--steps', '20', '--warmup', '3']
+        run(cmd, osp.join(work_dir, f'frozen_path{suffix}.log'))
+        with open(out) as f:
+            texts.append(f'`{" ".join(cmd[1:])}`\n\n' + f.read().strip())
+    return '## Frozen path (`benchmarks/frozen_path.py`)\n\n' + '\n\n'.join(texts) + '\n'
 
 
 def cost_cells(result: dict) -> List[str]:
@@ -273,16 +280,30 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         sections.append('Dry run: tiny images, few steps, on a CPU; no figure below is a GPU '
                         'measurement.')
     sections.append('')
+    failed = []
     for name, step in zip(STEPS, (section_frozen_path, section_cost, section_training)):
         if name in args.skip:
             sections.append(f'## {name}\n\nskipped (--skip {name}).\n')
             continue
         print(f'[gpu_check] {name} ...', flush=True)
-        sections.append(step(args, args.work_dir))
+        # a GPU machine is lent for minutes: one failing step must not cost the others' figures
+        try:
+            sections.append(step(args, args.work_dir))
+        except Exception as exc:  # noqa: BLE001  (reported in the markdown and the exit code)
+            failed.append(name)
+            sections.append(f'## {name}\n\nFAILED:\n\n```\n{exc}\n```\n')
+            print(f'[gpu_check] {name} FAILED: {exc}', flush=True)
+        write_markdown(args.out, sections)
     sections.append(f'Measurements took {time.perf_counter() - start:.0f} s.')
-    with open(args.out, 'w') as f:
-        f.write('\n'.join(sections) + '\n')
+    write_markdown(args.out, sections)
     print(f'[gpu_check] wrote {args.out}', flush=True)
+    if failed:
+        raise SystemExit(f'[gpu_check] failed: {", ".join(failed)} (see {args.out})')
+
+
+def write_markdown(path: str, sections: List[str]) -> None:
+    with open(path, 'w') as f:
+        f.write('\n'.join(sections) + '\n')
 
 
 if __name__ == '__main__':

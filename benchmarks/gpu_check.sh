@@ -2,11 +2,10 @@
 # The GPU check: set up a bare GPU machine without network and measure this project on it.
 #
 # The machine has one NVIDIA H100/H200, Python 3.12 with torch 2.11 (CUDA 13), torchvision 0.26
-# and nvcc 13; everything else comes from wheelhouse/ (benchmarks/fetch_gpu_wheels.sh, in two
-# parts of under 64 MiB each, so two calls on one warm machine):
+# and nvcc 13; everything else comes from wheelhouse/ (benchmarks/fetch_gpu_wheels.sh, about
+# 8 MiB, one carry):
 #
-#   bash benchmarks/gpu_check.sh --install-only      # carrying wheelhouse/part1
-#   bash benchmarks/gpu_check.sh --out gpu_check.md  # carrying wheelhouse/part2
+#   bash benchmarks/gpu_check.sh --out gpu_check.md
 #
 # Steps: install the wheels found (no network, no dependency resolution); build mmcv 2.1.0 from
 # its source with its CPU ops only (CUDA hidden from the build, so nvcc compiles nothing) and
@@ -49,7 +48,7 @@ py="${PYTHON:-python3}"
 export PIP_BREAK_SYSTEM_PACKAGES=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 t0=$SECONDS
 shopt -s nullglob
-wheels=("$root"/wheelhouse/*/*.whl)
+wheels=("$root"/wheelhouse/*.whl)
 if ((${#wheels[@]})); then
   log "installing ${#wheels[@]} wheels from wheelhouse/"
   "$py" -m pip install -q --no-index --no-deps "${wheels[@]}"
@@ -62,8 +61,8 @@ fi
 
 t0=$SECONDS
 if ! "$py" -c 'import mmcv, mmcv.ops' 2>/dev/null; then
-  sdist=("$root"/wheelhouse/*/mmcv-2.1.0.tar.gz)
-  if ((!${#sdist[@]})); then
+  sdist=("$root"/wheelhouse/mmcv-2.1.0.tar.gz)
+  if [[ ! -f "${sdist[0]}" ]]; then
     echo "[gpu_check] mmcv is not installed and wheelhouse/ has no mmcv-2.1.0.tar.gz" >&2
     exit 1
   fi

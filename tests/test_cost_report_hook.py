@@ -131,3 +131,22 @@ def test_two_processes_report_the_peak_over_ranks(tmp_path, tiny_coco_options):
     per_rank = cost['peak_memory_mb_per_rank']
     assert len(per_rank) == 2 and min(per_rank) > 100
     assert cost['peak_memory_mb'] == max(per_rank)
+
+
+def test_peak_memory_is_read_before_the_logger_resets_it(tmp_path):
+    """MMEngine's LogProcessor resets CUDA's peak memory stats each time LoggerHook logs; the
+    hook keeps its running peak in ``after_train_iter``, so it must run between IterTimerHook
+    (whose times it reads) and LoggerHook. Read after LoggerHook, a GPU run reported the peak of
+    the last few iterations only (391 MB where MMEngine's log said 2876 MB, on an H100)."""
+    from mmengine.config import Config
+    from mmengine.hooks import IterTimerHook, LoggerHook
+    from mmengine.runner import Runner
+
+    import mmfrozen  # noqa: F401
+    from mmfrozen.engine.hooks.cost_report_hook import CostReportHook
+
+    cfg = Config.fromfile(write_config(tmp_path, "dict(type='CostReportHook')"))
+    cfg.work_dir = str(tmp_path / 'work')
+    runner = Runner.from_cfg(cfg)
+    kinds = [type(hook) for hook in runner.hooks]
+    assert kinds.index(IterTimerHook) < kinds.index(CostReportHook) < kinds.index(LoggerHook)

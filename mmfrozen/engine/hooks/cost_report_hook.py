@@ -61,7 +61,10 @@ class CostReportHook(Hook):
         out_file: file name under the work dir.
     """
 
-    priority = 'VERY_LOW'
+    # After IterTimerHook (NORMAL, 50), which updates the times read here, and before LoggerHook
+    # (BELOW_NORMAL, 60), whose LogProcessor resets CUDA's peak memory stats when it logs: read
+    # later, the peak would cover only the iterations since the last log line.
+    priority = 55
 
     def __init__(self,
                  count_flops: bool = True,
@@ -84,6 +87,7 @@ class CostReportHook(Hook):
         self._counter: Optional[TrainingFlopCounter] = None
         self._batch_size = 1
         self._peak_per_rank: List[List[float]] = []
+        self._cuda_peak = [0.0, 0.0]  # allocated, reserved (MB), kept across LoggerHook's resets
 
     # ---------------------------------------------------------------------------------------
     # hooks
@@ -114,6 +118,11 @@ class CostReportHook(Hook):
                          batch_idx: int,
                          data_batch: Any = None,
                          outputs: Any = None) -> None:
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            self._cuda_peak = [
+                max(self._cuda_peak[0], torch.cuda.max_memory_allocated() / MB),
+                max(self._cuda_peak[1], torch.cuda.max_memory_reserved() / MB)
+            ]
         if self._counting is not None:
             self._stop_counting()
         elif self._iters >= self.warmup_iters:
@@ -179,7 +188,10 @@ class CostReportHook(Hook):
         """
         on_cuda = any(p.is_cuda for p in unwrap_model(runner.model).parameters())
         if on_cuda:
-            local = [torch.cuda.max_memory_allocated() / MB, torch.cuda.max_memory_reserved() / MB]
+            local = [
+                max(self._cuda_peak[0], torch.cuda.max_memory_allocated() / MB),
+                max(self._cuda_peak[1], torch.cuda.max_memory_reserved() / MB)
+            ]
             source = CUDA_PEAK
         else:  # ru_maxrss is in KiB on Linux
             local = [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0.0]
