@@ -1,9 +1,11 @@
-"""Shared fixtures: the repository, a tiny COCO data set, and a runner for the tools."""
+"""Shared fixtures: the repository, a tiny COCO data set, a runner for the tools, and a run of a
+stratified metric against its reference evaluator."""
+import json
 import os
 import os.path as osp
 import subprocess
 import sys
-from typing import List, Sequence
+from typing import Any, Callable, List, NamedTuple, Sequence, Tuple
 
 import pytest
 
@@ -102,3 +104,33 @@ def tiny_mini_reproduction(tmp_path_factory):
     proc = run_tool(['tools/mini_reproduction.py', '--scale', 'tiny', '--work-dir', work_dir,
                      '--threads', '1', '--jobs', '2', '--seeds', '2', *MINI_EXTRA], timeout=600)
     return work_dir, proc
+
+
+class StratifiedRun(NamedTuple):
+    """One evaluation of the hand-made predictions by a stratified metric and its reference."""
+    results: dict  # the metric's evaluate()
+    summary: dict  # its summary.json
+    rows: list  # its <iou_type>_per_class.json
+    reference: Any  # the reference evaluator run on the same images (COCOeval, LVISEval)
+    preds: dict  # the predictions, by image
+    preds_list: list  # the same as the reference took them
+
+
+def run_stratified(metric_type: str, reference: Callable, files: Tuple[str, str], out_dir,
+                   iou_type: str, backend: str, img_ids=None,
+                   metric=('bbox', 'segm')) -> StratifiedRun:
+    """``metric_type`` (CocoStratifiedMetric, LVISStratifiedMetric) with ``backend`` on the
+    hand-made ``files`` (val, train) and predictions for ``img_ids`` (every image by default),
+    evaluating ``metric``, and ``reference`` (stratified_helpers' coco_reference,
+    lvis_reference) on the same images, for ``iou_type``."""
+    from stratified_helpers import make_predictions, reference_json, run_metric
+    val_path, train_path = files
+    preds = make_predictions(val_path, img_ids=img_ids)
+    results, summary = run_metric(val_path, train_path, preds, str(out_dir), metric=metric,
+                                  metric_type=metric_type, backend=backend)
+    with open(osp.join(out_dir, f'{iou_type}_per_class.json')) as f:
+        rows = json.load(f)
+    preds_list = reference_json(preds, val_path, iou_type)
+    return StratifiedRun(results, summary, rows,
+                         reference(val_path, preds_list, iou_type, img_ids=img_ids), preds,
+                         preds_list)

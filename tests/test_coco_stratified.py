@@ -3,10 +3,10 @@
 import contextlib
 import copy
 import io
-import json
 
 import numpy as np
 import pytest
+from conftest import run_stratified
 from mmdet.registry import METRICS
 from pycocotools.coco import COCO
 from stratified_helpers import (EXPECTED_BIN, TRAIN_COUNTS, close, coco_per_class_ap,
@@ -59,32 +59,23 @@ def assert_equal_to_reference(results, summary, rows, ref, iou_type):
 @pytest.mark.parametrize('backend', BACKENDS)
 @pytest.mark.parametrize('iou_type', ['bbox', 'segm'])
 def test_every_number_equals_pycocotools(coco_files, tmp_path, iou_type, backend):
-    val_path, train_path = coco_files
-    preds = make_predictions(val_path)
-    results, summary = run_coco_metric(val_path, train_path, preds, str(tmp_path), backend=backend)
-    ref = coco_reference(val_path, reference_json(preds, val_path, iou_type), iou_type)
-    assert 0 < ref.stats[0] < 1
-    with open(tmp_path / f'{iou_type}_per_class.json') as f:
-        rows = json.load(f)
-    assert_equal_to_reference(results, summary, rows, ref, iou_type)
-    assert summary['dataset'] == 'coco'
+    run = run_stratified('CocoStratifiedMetric', coco_reference, coco_files, tmp_path, iou_type,
+                         backend)
+    assert 0 < run.reference.stats[0] < 1
+    assert_equal_to_reference(run.results, run.summary, run.rows, run.reference, iou_type)
+    assert run.summary['dataset'] == 'coco'
 
 
 @pytest.mark.parametrize('backend', BACKENDS)
 @pytest.mark.parametrize('iou_type', ['bbox', 'segm'])
 def test_subset_counts_only_the_evaluated_images(coco_files, tmp_path, iou_type, backend):
-    val_path, train_path = coco_files
     subset = {2, 4, 6, 8, 10}
-    preds = make_predictions(val_path, img_ids=subset)
-    results, summary = run_coco_metric(
-        val_path, train_path, preds, str(tmp_path), metric=(iou_type, ), backend=backend)
-    preds_list = reference_json(preds, val_path, iou_type)
-    ref_subset = coco_reference(val_path, preds_list, iou_type, img_ids=subset)
-    with open(tmp_path / f'{iou_type}_per_class.json') as f:
-        rows = json.load(f)
-    assert_equal_to_reference(results, summary, rows, ref_subset, iou_type)
-    assert coco_reference(val_path, preds_list, iou_type).stats[0] < ref_subset.stats[0] - 0.01
-    assert summary['num_images'] == len(subset)
+    run = run_stratified('CocoStratifiedMetric', coco_reference, coco_files, tmp_path, iou_type,
+                         backend, img_ids=subset, metric=(iou_type, ))
+    assert_equal_to_reference(run.results, run.summary, run.rows, run.reference, iou_type)
+    every_image = coco_reference(coco_files[0], run.preds_list, iou_type)
+    assert every_image.stats[0] < run.reference.stats[0] - 0.01
+    assert run.summary['num_images'] == len(subset)
 
 
 @pytest.mark.parametrize('iou_type', ['bbox', 'segm'])

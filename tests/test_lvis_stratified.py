@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pycocotools.mask as mask_utils
 import pytest
+from conftest import run_stratified
 from lvis import LVIS, LVISEval
 from mmdet.evaluation.metrics import LVISMetric
 from mmdet.registry import METRICS
@@ -62,15 +63,11 @@ def assert_equal_to_reference(results, summary, rows, ref: LVISEval, iou_type: s
 @pytest.mark.parametrize('backend', BACKENDS)
 @pytest.mark.parametrize('iou_type', ['bbox', 'segm'])
 def test_every_number_equals_lvis_api(lvis_files, tmp_path, iou_type, backend):
-    val_path, train_path = lvis_files
-    preds = make_predictions(val_path)
-    results, summary = run_metric(val_path, train_path, preds, str(tmp_path), backend=backend)
-    ref = lvis_reference(val_path, reference_json(preds, val_path, iou_type), iou_type)
-    assert 0 < ref.results['AP'] < 1  # a real mix of hits and misses
-    with open(tmp_path / f'{iou_type}_per_class.json') as f:
-        rows = json.load(f)
-    assert_equal_to_reference(results, summary, rows, ref, iou_type)
-    assert summary['dataset'] == 'lvis' and summary['num_images'] == len(preds)
+    run = run_stratified('LVISStratifiedMetric', lvis_reference, lvis_files, tmp_path, iou_type,
+                         backend)
+    assert 0 < run.reference.results['AP'] < 1  # a real mix of hits and misses
+    assert_equal_to_reference(run.results, run.summary, run.rows, run.reference, iou_type)
+    assert run.summary['dataset'] == 'lvis' and run.summary['num_images'] == len(run.preds)
     assert (tmp_path / f'{iou_type}_per_class.csv').read_text().startswith(
         'category_id,name,frequency,train_images,train_instances,AP,AP50')
     assert (tmp_path / f'{iou_type}_per_class_ap.png').stat().st_size > 0
@@ -79,20 +76,14 @@ def test_every_number_equals_lvis_api(lvis_files, tmp_path, iou_type, backend):
 @pytest.mark.parametrize('backend', BACKENDS)
 @pytest.mark.parametrize('iou_type', ['bbox', 'segm'])
 def test_subset_counts_only_the_evaluated_images(lvis_files, tmp_path, iou_type, backend):
-    val_path, train_path = lvis_files
     subset = {1, 2, 3, 4, 5, 6}
-    preds = make_predictions(val_path, img_ids=subset)
-    results, summary = run_metric(
-        val_path, train_path, preds, str(tmp_path), metric=(iou_type, ), backend=backend)
-    preds_list = reference_json(preds, val_path, iou_type)
-    ref_subset = lvis_reference(val_path, preds_list, iou_type, img_ids=subset)
-    with open(tmp_path / f'{iou_type}_per_class.json') as f:
-        rows = json.load(f)
-    assert_equal_to_reference(results, summary, rows, ref_subset, iou_type)
-    assert summary['num_images'] == len(subset)
+    run = run_stratified('LVISStratifiedMetric', lvis_reference, lvis_files, tmp_path, iou_type,
+                         backend, img_ids=subset, metric=(iou_type, ))
+    assert_equal_to_reference(run.results, run.summary, run.rows, run.reference, iou_type)
+    assert run.summary['num_images'] == len(subset)
     # The images left out hold ground truth that nobody predicted: scoring them lowers AP.
-    ref_all = lvis_reference(val_path, preds_list, iou_type)
-    assert ref_all.results['AP'] < ref_subset.results['AP'] - 0.01
+    ref_all = lvis_reference(lvis_files[0], run.preds_list, iou_type)
+    assert ref_all.results['AP'] < run.reference.results['AP'] - 0.01
 
 
 def test_stock_lvis_metric_scores_every_image(lvis_files):

@@ -5,8 +5,6 @@ _base_ = '../faster_rcnn/faster-rcnn_r50-finetune_fpn_sample1e-3_ms-1x_lvis-v1.p
 # after _base_: mmengine reads a config that starts with an import as a lazy-import one
 import mmengine  # noqa: E402  a module, so not a field of the config
 
-classifier = mmengine.Config.fromfile(
-    '{{ fileDirname }}/../_base_/classifiers/efficientnet-b3.py')
-model = classifier.model
-optim_wrapper = classifier.optim_wrapper
-del classifier
+# the classifier's fields over the base's (mmengine refuses a field that two bases set)
+globals().update(
+    mmengine.Config.fromfile('{{ fileDirname }}/../_base_/classifiers/efficientnet-b3.py'))

@@ -4,9 +4,6 @@ _base_ = '../retinanet/retinanet_r50-finetune_fpn_1x_coco.py'
 # after _base_: mmengine reads a config that starts with an import as a lazy-import one
 import mmengine  # noqa: E402  a module, so not a field of the config
 
-custom_imports = dict(imports=['mmfrozen', 'mmpretrain.models'], allow_failed_imports=False)
-classifier = mmengine.Config.fromfile(
-    '{{ fileDirname }}/../_base_/classifiers/convnext-t_mmpretrain.py')
-model = classifier.model
-optim_wrapper = classifier.optim_wrapper
-del classifier
+# the classifier's fields over the base's (mmengine refuses a field that two bases set)
+globals().update(
+    mmengine.Config.fromfile('{{ fileDirname }}/../_base_/classifiers/convnext-t_mmpretrain.py'))

@@ -4,6 +4,9 @@
 #   --cfg-options model.backbone.init_cfg.checkpoint=/path/to/convnext-tiny.pth
 # (frozen configs: model.backbone.module.init_cfg.checkpoint=...). Optimizer: AdamW as
 # MMDetection's ConvNeXt and Swin configs.
+# Every field here is one a detector config takes over its base's (configs/classifiers/ read
+# this file with mmengine.Config.fromfile, as mmengine refuses a field that two bases set).
+custom_imports = dict(imports=['mmfrozen', 'mmpretrain.models'], allow_failed_imports=False)
 checkpoint = 'https://download.openmmlab.com/mmclassification/v0/convnext/convnext-tiny_32xb128_in1k_20221207-998cf3e9.pth'  # noqa: E501
 model = dict(
     backbone=dict(
@@ -19,3 +22,4 @@ model = dict(
 optim_wrapper = dict(
     optimizer=dict(_delete_=True, type='AdamW', lr=0.0001, betas=(0.9, 0.999), weight_decay=0.05),
     paramwise_cfg=dict(norm_decay_mult=0.0, bypass_duplicate=True))
+del checkpoint  # a name for init_cfg's URL, not a field

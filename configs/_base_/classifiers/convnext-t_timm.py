@@ -6,6 +6,9 @@
 # (frozen configs: model.backbone.module.init_cfg.checkpoint=...). Not timm's own pretrained=True:
 # timm loads a feature extractor's weights leniently, where no freeze check can see it.
 # Optimizer: AdamW as MMDetection's ConvNeXt and Swin configs.
+# Every field here is one a detector config takes over its base's (configs/classifiers/ read
+# this file with mmengine.Config.fromfile, as mmengine refuses a field that two bases set).
+custom_imports = dict(imports=['mmfrozen', 'mmpretrain.models'], allow_failed_imports=False)
 model = dict(
     backbone=dict(
         _delete_=True,

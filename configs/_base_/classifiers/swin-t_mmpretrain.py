@@ -4,6 +4,9 @@
 #   --cfg-options model.backbone.init_cfg.checkpoint=/path/to/swin-tiny.pth
 # (frozen configs: model.backbone.module.init_cfg.checkpoint=...). Optimizer: AdamW as
 # MMDetection's Swin configs, no weight decay on norms and relative position tables.
+# Every field here is one a detector config takes over its base's (configs/classifiers/ read
+# this file with mmengine.Config.fromfile, as mmengine refuses a field that two bases set).
+custom_imports = dict(imports=['mmfrozen', 'mmpretrain.models'], allow_failed_imports=False)
 checkpoint = 'https://download.openmmlab.com/mmclassification/v0/swin-transformer/swin_tiny_224_b16x64_300e_imagenet_20210616_090925-66df6be6.pth'  # noqa: E501
 model = dict(
     backbone=dict(
@@ -20,3 +23,4 @@ optim_wrapper = dict(
     paramwise_cfg=dict(
         custom_keys=dict(relative_position_bias_table=dict(decay_mult=0.0),
                          norm=dict(decay_mult=0.0))))
+del checkpoint  # a name for init_cfg's URL, not a field
