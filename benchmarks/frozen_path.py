@@ -45,7 +45,8 @@ from mmengine.logging import MMLogger, print_log  # noqa: E402
 import mmfrozen  # noqa: E402,F401
 from mmfrozen.cost import (build_model_for_training, load_config, machine_name,  # noqa: E402
                            synthetic_batch)
-from mmfrozen.models.fast_frozen_trunk import fast_options, fast_trunk_of  # noqa: E402
+from mmfrozen.models.fast_frozen_trunk import (  # noqa: E402
+    fast_options, fast_trunk_of, native_bf16)
 
 #: The detectors: fine-tuned and frozen config, image shape (H, W), and the dry run's shape.
 DETECTORS = {
@@ -85,7 +86,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--amp', action='store_true',
                         help='mixed precision for every arm (AmpOptimWrapper, fp16; CUDA only)')
     parser.add_argument('--bf16', action='store_true',
-                        help='fast arm: bf16 autocast for the trunk (CUDA only)')
+                        help='fast arm: bf16 autocast for the trunk (a GPU, or a CPU with AMX '
+                        'or AVX512-BF16)')
     parser.add_argument('--compile', action='store_true',
                         help='fast arm: torch.compile the trunk (inductor, freezing)')
     parser.add_argument('--torchvision-ops', action='store_true',
@@ -97,8 +99,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.device.startswith('cuda') and not torch.cuda.is_available():
         parser.error(f'--device {args.device}: no CUDA device here')
-    if (args.amp or args.bf16) and not args.device.startswith('cuda'):
-        parser.error('--amp and --bf16 apply on a GPU only (--device cuda)')
+    if args.amp and not args.device.startswith('cuda'):
+        parser.error('--amp applies on a GPU only (--device cuda)')
+    if args.bf16 and not native_bf16(torch.device(args.device).type):
+        parser.error(f'--bf16: bf16 is not native on --device {args.device} (a GPU, or a CPU '
+                     'with AMX or AVX512-BF16)')
     if args.torchvision_ops:
         import mmfrozen.torchvision_ops  # noqa: F401
     if args.steps is None:

@@ -18,7 +18,7 @@ from torch import nn
 import mmfrozen  # noqa: F401
 from mmdet.registry import MODELS, RUNNERS
 from mmfrozen.cost import synthetic_batch
-from mmfrozen.models.fast_frozen_trunk import fast_trunk_of, make_fast
+from mmfrozen.models.fast_frozen_trunk import fast_trunk_of, make_fast, native_bf16
 from mmfrozen.models.freeze import (freeze_module, mode_dependent_layers_in_train_mode,
                                     trainable_parameters, unfrozen_parts)
 
@@ -43,13 +43,13 @@ def _randomise_norms(model: nn.Module, seed: int = 0) -> None:
                                                                     generator=generator))
 
 
-def _tiny_models():
-    """The tiny detector twice, frozen plainly and fast, with the same weights."""
+def _tiny_models(fast=True):
+    """The tiny detector twice, frozen plainly and fast (``fast`` options), same weights."""
     init_default_scope('mmdet')
     cfg = Config.fromfile(TINY_FASTER_RCNN).model
     cfg.backbone.update(frozen_stages=4, norm_eval=True)
     plain = MODELS.build(copy.deepcopy(cfg))
-    cfg.backbone = dict(type='FrozenModule', module=cfg.backbone, fast=True)
+    cfg.backbone = dict(type='FrozenModule', module=cfg.backbone, fast=fast)
     fast = MODELS.build(cfg)
     torch.manual_seed(0)
     plain.init_weights()
@@ -81,6 +81,22 @@ def test_fast_trunk_equals_plain_frozen_trunk():
     assert trunk.builds == 1
     fast.backbone(images)
     assert trunk.builds == 1  # built once, reused while the weights stay
+
+
+def test_bf16_trunk_on_this_cpu():
+    """bf16 runs where it is native (AMX or AVX512-BF16: bf16 features, ~1e-2 off float32,
+    handed on as float32); on a CPU without either the trunk stays exactly float32."""
+    plain, fast = _tiny_models(fast=dict(bf16=True))
+    images = torch.rand(2, 3, 96, 128) * 255
+    expected = plain.eval().backbone(images)
+    actual = fast.eval().backbone(images)
+    assert [a.dtype for a in actual] == [torch.float32] * len(expected)
+    if native_bf16('cpu'):
+        for a, e in zip(actual, expected):
+            error = float((a - e).abs().max() / e.abs().max())
+            assert 1e-4 < error < 5e-2  # rounded to bf16, and only that
+    else:
+        _assert_close_outputs(actual, expected)
 
 
 def test_fast_detector_features_and_rpn_loss_equal_plain_frozen():

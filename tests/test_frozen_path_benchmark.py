@@ -34,5 +34,5 @@ def test_frozen_path_dry_run_writes_the_report(tmp_path):
 
 def test_frozen_path_refuses_gpu_options_on_cpu(tmp_path):
     proc = run_tool(['benchmarks/frozen_path.py', '--device', 'cpu', '--out',
-                     str(tmp_path / 'x.md'), '--bf16', '--dry-run'], check=False)
-    assert proc.returncode == 2 and '--amp and --bf16 apply on a GPU only' in proc.stderr
+                     str(tmp_path / 'x.md'), '--amp', '--dry-run'], check=False)
+    assert proc.returncode == 2 and '--amp applies on a GPU only' in proc.stderr

@@ -3,8 +3,11 @@
 A frozen trunk computes no gradient, has fixed weights and keeps BatchNorm in eval mode, so its
 forward can run as inference: without autograd, with every BatchNorm folded into the
 convolution before it (exact in eval mode), in channels-last memory format, optionally compiled
-by ``torch.compile`` with inductor's ``freezing`` (weights as constants) and, on a GPU, under
-bf16 autocast (the trunk alone; its outputs go on in float32). Switched on in the model config,
+by ``torch.compile`` with inductor's ``freezing`` (weights as constants) and under bf16 autocast
+(the trunk alone; its outputs go on in float32). bf16 applies on a GPU and on a CPU with native
+bf16 arithmetic (AMX or AVX512-BF16, :func:`native_bf16`); elsewhere it would be emulated and
+slower, so the trunk stays in float32 and the log says so once. bf16 is not exact: about 1e-2
+relative error in the trunk's features. Switched on in the model config,
 by the ``fast`` option of the ``FrozenModule`` builder::
 
     backbone=dict(type='FrozenModule', module=dict(type='ResNet', ...), fast=True)
@@ -264,11 +267,12 @@ class FastTrunk:
             args = _map_tensors(
                 args, lambda t: t.contiguous(memory_format=torch.channels_last)
                 if t.dim() == 4 else t)
-        bf16 = self.options['bf16'] and _weights_device(module).type == 'cuda'
+        device = _weights_device(module).type
+        bf16 = self.options['bf16'] and native_bf16(device)
         if self.options['bf16'] and not bf16:
-            self._warn_once('bf16', 'FrozenModule fast: bf16 autocast applies on a GPU only; '
-                            'the trunk runs in full precision here')
-        autocast = (torch.autocast('cuda', dtype=torch.bfloat16)
+            self._warn_once('bf16', 'FrozenModule fast: bf16 autocast applies on a GPU or a CPU '
+                            'with AMX or AVX512-BF16; the trunk runs in full precision here')
+        autocast = (torch.autocast(device, dtype=torch.bfloat16)
                     if bf16 else contextlib.nullcontext())
         with torch.no_grad(), autocast:
             outputs = self._trunk(*args, **kwargs)
@@ -276,6 +280,19 @@ class FastTrunk:
             outputs = _map_tensors(
                 outputs, lambda t: t.float() if t.dtype == torch.bfloat16 else t)
         return _map_tensors(outputs, lambda t: t.contiguous())
+
+
+def native_bf16(device_type: str) -> bool:
+    """Whether bf16 arithmetic is native on ``device_type`` (``'cuda'`` or ``'cpu'``).
+
+    On a CPU, oneDNN runs bf16 convolutions and matrix products on AMX tiles or AVX512-BF16
+    instructions; without either it emulates them, slower than float32.
+    """
+    if device_type == 'cuda':
+        return True
+    if device_type != 'cpu':
+        return False
+    return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
 
 
 def _weights_device(module: nn.Module) -> torch.device:
