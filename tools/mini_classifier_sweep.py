@@ -17,13 +17,14 @@ Example::
         --work-dir work_dirs/sweep_tiny
 """
 import argparse
-import os
 import os.path as osp
 import sys
 import time
 
 # Runs from a clone without installing: the repository root on the path.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from mmfrozen.mini.cli import add_run_arguments, set_up_run  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -34,15 +35,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='a mini reproduction work dir (its data and runs are reused)')
     parser.add_argument('--epochs', type=int, nargs='+', default=[1, 2, 4, 8],
                         help='classifier epoch counts, one sweep point each')
-    parser.add_argument('--seeds', type=int, default=3,
-                        help='detector runs per config and point (seeds 0..N-1)')
-    parser.add_argument('--scale', choices=['default', 'tiny'], default='default',
-                        help='default: the real run; tiny: seconds, for tests')
-    parser.add_argument('--threads', type=int, default=1,
-                        help='torch threads per training process')
-    parser.add_argument('--jobs', type=int, default=None,
-                        help='training processes at once (default: CPU cores // threads)')
-    parser.add_argument('--force', action='store_true', help='redo finished steps')
+    add_run_arguments(parser, seeds=3,
+                      seeds_help='detector runs per config and point (seeds 0..N-1)')
     parser.add_argument('--plot', default=None,
                         help='where the plot goes (default <work-dir>/classifier_sweep/sweep.png)')
     return parser.parse_args(argv)
@@ -50,20 +44,15 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.seeds < 1 or args.threads < 1 or (args.jobs is not None and args.jobs < 1):
-        raise SystemExit('mini_classifier_sweep: --seeds, --threads and --jobs must be >= 1')
     if min(args.epochs) < 1 or len(set(args.epochs)) != len(args.epochs):
         raise SystemExit(f'mini_classifier_sweep: --epochs must be distinct counts >= 1, '
                          f'got {args.epochs}')
-    os.environ.setdefault('OMP_NUM_THREADS', str(args.threads))
-    import torch
-    torch.set_num_threads(args.threads)
+    jobs = set_up_run(args, 'mini_classifier_sweep')
 
     import mmfrozen  # noqa: F401  (stack fixes)
     from mmfrozen.mini.classifier_sweep import ClassifierSweep
     from mmfrozen.mini.pipeline import SCALES
 
-    jobs = args.jobs or max(1, (os.cpu_count() or 1) // args.threads)
     start = time.time()
     sweep = ClassifierSweep(args.work_dir, SCALES[args.scale], epochs=args.epochs,
                             seeds=args.seeds, threads=args.threads, jobs=jobs, force=args.force)

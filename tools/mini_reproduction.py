@@ -15,13 +15,14 @@ Example::
 Finished steps are reused (``--force`` redoes them); an interrupted training resumes.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 import time
 
 # Runs from a clone without installing: the repository root on the path.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from mmfrozen.mini.cli import add_run_arguments, set_up_run  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -30,15 +31,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         'detectors on a long-tailed LVIS-format set, all on generated data')
     parser.add_argument('--work-dir', default='work_dirs/mini_reproduction',
                         help='where data, checkpoints, logs and results go')
-    parser.add_argument('--seeds', type=int, default=1,
-                        help='runs of each detector (seeds 0..N-1); the table shows mean ± std')
-    parser.add_argument('--force', action='store_true', help='redo finished steps')
-    parser.add_argument('--scale', choices=['default', 'tiny'], default='default',
-                        help='default: the real run; tiny: seconds, for tests')
-    parser.add_argument('--threads', type=int, default=1,
-                        help='torch threads per training process')
-    parser.add_argument('--jobs', type=int, default=None,
-                        help='training processes at once (default: CPU cores // threads)')
+    add_run_arguments(parser, seeds=1,
+                      seeds_help='runs of each detector (seeds 0..N-1); the table shows mean ± std')
     parser.add_argument('--extra-configs', nargs='+', default=[], metavar='CONFIG',
                         help='more detector configs to train beside the default three, e.g. '
                         'configs/mini/faster-rcnn_r18-finetune_wide-fpn_mini-lvis.py')
@@ -47,11 +41,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.seeds < 1 or args.threads < 1 or (args.jobs is not None and args.jobs < 1):
-        raise SystemExit('mini_reproduction: --seeds, --threads and --jobs must be >= 1')
-    os.environ.setdefault('OMP_NUM_THREADS', str(args.threads))
-    import torch
-    torch.set_num_threads(args.threads)
+    jobs = set_up_run(args, 'mini_reproduction')
 
     import mmfrozen  # noqa: F401  (stack fixes)
     from mmfrozen.mini.pipeline import DETECTOR_CONFIGS, SCALES, MiniReproduction
@@ -62,7 +52,6 @@ def main(argv=None) -> int:
         if not osp.isfile(config):
             raise SystemExit(f'mini_reproduction: --extra-configs {config}: no such file')
 
-    jobs = args.jobs or max(1, (os.cpu_count() or 1) // args.threads)
     start = time.time()
     reproduction = MiniReproduction(args.work_dir, SCALES[args.scale], seeds=args.seeds,
                                     threads=args.threads, jobs=jobs, force=args.force,

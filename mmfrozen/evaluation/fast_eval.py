@@ -33,6 +33,39 @@ COCO_MAX_DETS = [1, 10, 100]
 AREA_RANGES = OrderedDict(
     all=[0**2, 1e5**2], small=[0**2, 32**2], medium=[32**2, 96**2], large=[96**2, 1e5**2])
 IOU_THRS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
+#: lvis-api's ``summarize()``, in its order: key, AP (else AR), IoU threshold (None: all),
+#: area range, frequency group (None: all classes).
+LVIS_SUMMARY = (
+    ('AP', True, None, 'all', None),
+    ('AP50', True, 0.5, 'all', None),
+    ('AP75', True, 0.75, 'all', None),
+    ('APs', True, None, 'small', None),
+    ('APm', True, None, 'medium', None),
+    ('APl', True, None, 'large', None),
+    ('APr', True, None, 'all', 'r'),
+    ('APc', True, None, 'all', 'c'),
+    ('APf', True, None, 'all', 'f'),
+    (f'AR@{LVIS_MAX_DETS}', False, None, 'all', None),
+    (f'ARs@{LVIS_MAX_DETS}', False, None, 'small', None),
+    (f'ARm@{LVIS_MAX_DETS}', False, None, 'medium', None),
+    (f'ARl@{LVIS_MAX_DETS}', False, None, 'large', None),
+)
+#: pycocotools' ``summarize()``, in its order: key, AP (else AR), IoU threshold (None: all),
+#: area range, max detections.
+COCO_SUMMARY = (
+    ('AP', True, None, 'all', 100),
+    ('AP50', True, 0.5, 'all', 100),
+    ('AP75', True, 0.75, 'all', 100),
+    ('APs', True, None, 'small', 100),
+    ('APm', True, None, 'medium', 100),
+    ('APl', True, None, 'large', 100),
+    ('AR1', False, None, 'all', 1),
+    ('AR10', False, None, 'all', 10),
+    ('AR100', False, None, 'all', 100),
+    ('ARs', False, None, 'small', 100),
+    ('ARm', False, None, 'medium', 100),
+    ('ARl', False, None, 'large', 100),
+)
 REC_THRS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
 # Chunk limits: detections, and image x class pairs (faster-coco-eval visits every pair of a
 # chunk; small chunks of the classes present in few images are the fastest, measured).
@@ -220,6 +253,20 @@ def _summary_line(lvis: bool,
             f'maxDets={max_dets:>3d} ] = {value:0.3f}')
 
 
+def _result(iou_type: str, headline_keys: Sequence[str], values: Dict[str, float],
+            cat_ids: List[int], precision: np.ndarray, lines: List[str]) -> ReferenceResult:
+    """The evaluation's result, shaped as :mod:`~mmfrozen.evaluation.reference_eval`'s."""
+    return ReferenceResult(
+        iou_type=iou_type,
+        headline={k: no_value_as_nan(values[k])
+                  for k in headline_keys},
+        cat_ids=cat_ids,
+        precision=precision,
+        iou_thrs=IOU_THRS.copy(),
+        evaluator=None,
+        summary='\n'.join(lines) + '\n')
+
+
 def _share(**kwargs: Any) -> None:
     _SHARED.clear()
     _SHARED.update(kwargs)
@@ -341,37 +388,18 @@ def lvis_eval_fast(gt: Any,
     groups = {g: [k for k, f in enumerate(freq) if f == g] for g in ('r', 'c', 'f')}
     values: Dict[str, float] = OrderedDict()
     lines = []
-    # lvis-api's summarize(), and the lines of its print_results()
-    for key, ap, kwargs, line in (('AP', True, {}, {}), ('AP50', True, dict(iou_thr=0.5),
-                                                         dict(iou_thr=0.5)), ('AP75', True,
-                                                                              dict(iou_thr=0.75),
-                                                                              dict(iou_thr=0.75)),
-                                  ('APs', True, dict(area_rng='small'), dict(area='s')),
-                                  ('APm', True, dict(area_rng='medium'), dict(area='m')),
-                                  ('APl', True, dict(area_rng='large'),
-                                   dict(area='l')), ('APr', True, dict(cat_index=groups['r']),
-                                                     dict(group='r')), ('APc', True,
-                                                                        dict(cat_index=groups['c']),
-                                                                        dict(group='c')),
-                                  ('APf', True, dict(cat_index=groups['f']),
-                                   dict(group='f')), (f'AR@{LVIS_MAX_DETS}', False, {},
-                                                      {}), (f'ARs@{LVIS_MAX_DETS}', False,
-                                                            dict(area_rng='small'), dict(area='s')),
-                                  (f'ARm@{LVIS_MAX_DETS}', False, dict(area_rng='medium'),
-                                   dict(area='m')), (f'ARl@{LVIS_MAX_DETS}', False,
-                                                     dict(area_rng='large'), dict(area='l'))):
-        values[key] = _summarize(precision, recall, ap, **kwargs)
-        lines.append(_summary_line(True, ap, values[key], max_dets=LVIS_MAX_DETS, **line))
-    summary = '\n'.join(lines) + '\n'
-    return ReferenceResult(
-        iou_type=iou_type,
-        headline={k: no_value_as_nan(values[k])
-                  for k in LVIS_HEADLINE},
-        cat_ids=cat_ids,
-        precision=precision,
-        iou_thrs=IOU_THRS.copy(),
-        evaluator=None,
-        summary=summary)
+    for key, ap, iou_thr, area, group in LVIS_SUMMARY:
+        values[key] = _summarize(
+            precision,
+            recall,
+            ap,
+            iou_thr=iou_thr,
+            area_rng=area,
+            cat_index=None if group is None else groups[group])
+        lines.append(
+            _summary_line(True, ap, values[key], iou_thr, 'all' if area == 'all' else area[0],
+                          LVIS_MAX_DETS, group or 'all'))
+    return _result(iou_type, LVIS_HEADLINE, values, cat_ids, precision, lines)
 
 
 def coco_eval_fast(gt: Any,
@@ -425,29 +453,8 @@ def coco_eval_fast(gt: Any,
     recall_at = {n: _assemble(chunks, results, cat_ids, m)[1] for m, n in enumerate(COCO_MAX_DETS)}
     values: Dict[str, float] = OrderedDict()
     lines = []
-    # pycocotools' summarize(): (key, AP?, iou_thr, area, max_dets)
-    for key, ap, iou_thr, area, max_dets in (('AP', True, None, 'all',
-                                              100), ('AP50', True, 0.5, 'all',
-                                                     100), ('AP75', True, 0.75, 'all',
-                                                            100), ('APs', True, None, 'small', 100),
-                                             ('APm', True, None, 'medium',
-                                              100), ('APl', True, None, 'large',
-                                                     100), ('AR1', False, None, 'all',
-                                                            1), ('AR10', False, None, 'all', 10),
-                                             ('AR100', False, None, 'all',
-                                              100), ('ARs', False, None, 'small',
-                                                     100), ('ARm', False, None, 'medium', 100),
-                                             ('ARl', False, None, 'large', 100)):
+    for key, ap, iou_thr, area, max_dets in COCO_SUMMARY:
         values[key] = _summarize(
             precision_all, recall_at[max_dets], ap, iou_thr=iou_thr, area_rng=area)
         lines.append(_summary_line(False, ap, values[key], iou_thr, area, max_dets))
-    summary = '\n'.join(lines) + '\n'
-    return ReferenceResult(
-        iou_type=iou_type,
-        headline={k: no_value_as_nan(values[k])
-                  for k in COCO_HEADLINE},
-        cat_ids=cat_ids,
-        precision=precision_all,
-        iou_thrs=IOU_THRS.copy(),
-        evaluator=None,
-        summary=summary)
+    return _result(iou_type, COCO_HEADLINE, values, cat_ids, precision_all, lines)
