@@ -12,7 +12,7 @@ Differences from mmdet 3.3's ``LVISMetric``:
 - Fast: by default (``backend='faster-coco-eval'``) lvis-api's numbers are computed by
   faster-coco-eval's C++ matching, in chunks of classes, from the predictions' arrays (no
   result files unless ``outfile_prefix`` asks for them): on LVIS-val-sized synthetic data
-  (19,809 images, 5.4M detections) 18x less CPU time than lvis-api and 1.6 GiB instead of
+  (19,809 images, 5.4M detections) 13.5x less CPU time than lvis-api and 1.6 GiB instead of
   ~21 GB (``benchmarks/lvis_eval.py``, ``benchmarks/RESULTS.md``).
   ``backend='lvis-api'`` runs lvis-api itself. The log has each evaluation's time and peak
   memory, and a progress bar shows from 2,000 images.
