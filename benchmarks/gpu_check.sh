@@ -23,16 +23,15 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="$root/gpu_check.md"
-dry_run=0 install_only=0 mmcv_cuda=0
+dry_run=0 mmcv_cuda=0
 skip=()
 while (($#)); do
   case "$1" in
     --dry-run) dry_run=1 ;;
-    --install-only) install_only=1 ;;
     --mmcv-cuda) mmcv_cuda=1 ;;
     --out) out="$2"; shift ;;
     --skip) skip+=(--skip "$2"); shift ;;
-    *) echo "usage: $0 [--dry-run] [--install-only] [--mmcv-cuda] [--out FILE] [--skip frozen_path|cost|training]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--dry-run] [--mmcv-cuda] [--out FILE] [--skip frozen_path|cost|training]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -54,10 +53,6 @@ if ((${#wheels[@]})); then
   "$py" -m pip install -q --no-index --no-deps "${wheels[@]}"
 fi
 install_s=$((SECONDS - t0))
-if ((install_only)); then
-  log "installed in ${install_s} s"
-  exit 0
-fi
 
 t0=$SECONDS
 if ! "$py" -c 'import mmcv, mmcv.ops' 2>/dev/null; then
