@@ -1,44 +1,99 @@
-"""Shared fixtures: the repository, a tiny COCO data set, a runner for the tools, and a run of a
-stratified metric against its reference evaluator."""
-import json
-import os
+"""Fixtures shared by the tests, and the split between the fast suite and the full one.
+
+The fast suite (``bash tools/run_tests.sh``, or plain ``pytest``) leaves out every test that
+carries one of :data:`FULL_SUITE_MARKERS`; ``--full`` runs them too (``.ci/run`` does), and
+``-m MARKER`` runs the tests it selects whatever their markers. Helpers that are not fixtures
+live in :mod:`mmfrozen.testing`; no test module imports another.
+"""
+import functools
 import os.path as osp
 import subprocess
 import sys
-from typing import Any, Callable, List, NamedTuple, Sequence, Tuple
+from typing import Callable, Dict, List
 
 import pytest
 
+from mmfrozen.testing import (TINY_FASTER_RCNN, coco_cfg_dict, coco_cfg_options, free_port,
+                              run_python, write_tiny_coco)
+from mmfrozen.testing import tool_env as make_tool_env
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-from tiny_coco import coco_cfg_dict, coco_cfg_options, write_tiny_coco  # noqa: E402
-
-TINY_FASTER_RCNN = osp.join(REPO, 'tests', 'configs', 'faster-rcnn_r18-tiny_fpn_coco.py')
-
-
-def tool_env(**extra: str) -> dict:
-    """Environment for a tool subprocess: one torch thread each, the repo importable."""
-    env = dict(os.environ)
-    env.update(OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', PYTHONPATH=REPO)
-    env.update(extra)
-    return env
+#: Markers of the tests that only the full suite runs, and what each holds.
+FULL_SUITE_MARKERS = {
+    'configs': 'every shipped config through every build path (the fast suite builds one '
+               'config per family, arm and build path)',
+    'runs': 'more real training, resume and tool runs than the fast suite needs',
+    'dist': 'multi-process runs under torchrun (gloo)',
+    'mini_world': 'the mini world end to end at tiny scale',
+    'benchmarks': 'dry runs of the scripts in benchmarks/',
+    'wheel': 'build the wheel and use it from an empty environment',
+}
 
 
-def run_tool(args: Sequence[str], *, env: dict = None, check: bool = True,
-             timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run ``python <args>`` from the repository root and return the finished process."""
-    proc = subprocess.run([sys.executable, *args], cwd=REPO, env=env or tool_env(),
-                          capture_output=True, text=True, timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(f'{" ".join(args)} exited {proc.returncode}:\n'
-                             f'{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}')
-    return proc
+def pytest_addoption(parser) -> None:
+    parser.addoption('--full', action='store_true',
+                     help='run the full suite: also the tests marked '
+                     f'{", ".join(FULL_SUITE_MARKERS)}')
+
+
+def pytest_configure(config) -> None:
+    for name, what in FULL_SUITE_MARKERS.items():
+        config.addinivalue_line('markers', f'{name}: full suite only: {what}')
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    if config.getoption('--full') or config.getoption('markexpr'):
+        return
+    fast, slow = [], []
+    for item in items:
+        (slow if any(item.get_closest_marker(m) for m in FULL_SUITE_MARKERS) else fast).append(
+            item)
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = fast
 
 
 @pytest.fixture(scope='session')
 def repo_root() -> str:
+    """The repository's root folder (where ``tools/`` and ``configs/`` are)."""
     return REPO
+
+
+@pytest.fixture(scope='session')
+def tool_env() -> Callable[..., Dict[str, str]]:
+    """``tool_env(**extra)``: a subprocess environment, one thread, the repository importable."""
+    return functools.partial(tool_env_for_repo, REPO)
+
+
+def tool_env_for_repo(repo: str, **extra: str) -> Dict[str, str]:
+    return make_tool_env(pythonpath=repo, **extra)
+
+
+@pytest.fixture(scope='session')
+def run_tool() -> Callable:
+    """``run_tool(args, env=None, check=True, timeout=900)``: ``python <args>`` in the repository
+    root (``args[0]`` e.g. ``'tools/train.py'``), returning the finished process."""
+
+    def run(args, *, env=None, check: bool = True, timeout: int = 900):
+        return run_python(args, cwd=REPO, env=env or tool_env_for_repo(REPO), check=check,
+                          timeout=timeout)
+
+    return run
+
+
+@pytest.fixture(scope='session')
+def run_dist_tool() -> Callable:
+    """``run_dist_tool(script, args, **env)``: ``bash tools/<script> <args>`` (``dist_train.sh``,
+    ``dist_test.sh``: torchrun) in the repository root on a free port; the finished process."""
+
+    def run(script: str, args, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(['bash', osp.join(REPO, 'tools', script), *args], cwd=REPO,
+                              capture_output=True, text=True, timeout=900,
+                              env=tool_env_for_repo(REPO, PYTHON=sys.executable,
+                                                    PORT=str(free_port()), **env))
+
+    return run
 
 
 @pytest.fixture(scope='session')
@@ -54,83 +109,16 @@ def tiny_coco_options(tiny_coco) -> List[str]:
 
 
 @pytest.fixture(scope='session')
-def trained_tiny(tmp_path_factory, tiny_coco_options) -> str:
-    """Work dir of TINY_FASTER_RCNN trained for 2 epochs through tools/train.py.
-
-    Holds ``epoch_1.pth`` and ``epoch_2.pth`` (6 iterations per epoch).
-    """
-    work_dir = str(tmp_path_factory.mktemp('trained_tiny'))
-    run_tool(['tools/train.py', TINY_FASTER_RCNN, '--work-dir', work_dir,
-              '--cfg-options', *tiny_coco_options])
-    return work_dir
-
-
-@pytest.fixture(scope='session')
 def tiny_coco_cfg(tiny_coco) -> dict:
     """The same as :func:`tiny_coco_options`, as a dict for ``Config.merge_from_dict``."""
     return coco_cfg_dict(tiny_coco)
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on, for a torchrun rendezvous."""
-    import socket
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
-def find_metrics_json(work_dir: str) -> dict:
-    """The metrics mmengine's test loop logged: ``<work_dir>/<timestamp>/<timestamp>.json``."""
-    import glob
-    import json
-    found = sorted(glob.glob(osp.join(work_dir, '*', '*.json')))
-    assert found, f'no metrics json under {work_dir}'
-    with open(found[-1]) as f:
-        return json.load(f)
-
-
-#: The mini reproduction's four detectors: the default three, then one given with --extra-configs.
-MINI_DETECTORS = ('faster-rcnn_r18-finetune_fpn_mini-lvis', 'faster-rcnn_r18-frozen_fpn_mini-lvis',
-                  'faster-rcnn_r18-frozen_wide-fpn_mini-lvis',
-                  'faster-rcnn_r18-finetune_wide-fpn_mini-lvis')
-MINI_EXTRA = ['--extra-configs', 'configs/mini/faster-rcnn_r18-finetune_wide-fpn_mini-lvis.py']
-
-
 @pytest.fixture(scope='session')
-def tiny_mini_reproduction(tmp_path_factory):
-    """``tools/mini_reproduction.py`` at tiny scale, 2 seeds, the four detectors: its work dir
-    and finished process (shared by the mini reproduction's and the classifier sweep's tests)."""
-    work_dir = str(tmp_path_factory.mktemp('mini_reproduction'))
-    proc = run_tool(['tools/mini_reproduction.py', '--scale', 'tiny', '--work-dir', work_dir,
-                     '--threads', '1', '--jobs', '2', '--seeds', '2', *MINI_EXTRA], timeout=600)
-    return work_dir, proc
-
-
-class StratifiedRun(NamedTuple):
-    """One evaluation of the hand-made predictions by a stratified metric and its reference."""
-    results: dict  # the metric's evaluate()
-    summary: dict  # its summary.json
-    rows: list  # its <iou_type>_per_class.json
-    reference: Any  # the reference evaluator run on the same images (COCOeval, LVISEval)
-    preds: dict  # the predictions, by image
-    preds_list: list  # the same as the reference took them
-
-
-def run_stratified(metric_type: str, reference: Callable, files: Tuple[str, str], out_dir,
-                   iou_type: str, backend: str, img_ids=None,
-                   metric=('bbox', 'segm')) -> StratifiedRun:
-    """``metric_type`` (CocoStratifiedMetric, LVISStratifiedMetric) with ``backend`` on the
-    hand-made ``files`` (val, train) and predictions for ``img_ids`` (every image by default),
-    evaluating ``metric``, and ``reference`` (stratified_helpers' coco_reference,
-    lvis_reference) on the same images, for ``iou_type``."""
-    from stratified_helpers import make_predictions, reference_json, run_metric
-    val_path, train_path = files
-    preds = make_predictions(val_path, img_ids=img_ids)
-    results, summary = run_metric(val_path, train_path, preds, str(out_dir), metric=metric,
-                                  metric_type=metric_type, backend=backend)
-    with open(osp.join(out_dir, f'{iou_type}_per_class.json')) as f:
-        rows = json.load(f)
-    preds_list = reference_json(preds, val_path, iou_type)
-    return StratifiedRun(results, summary, rows,
-                         reference(val_path, preds_list, iou_type, img_ids=img_ids), preds,
-                         preds_list)
+def trained_tiny(tmp_path_factory, tiny_coco_options, run_tool) -> str:
+    """Work dir of :data:`~mmfrozen.testing.TINY_FASTER_RCNN` trained for 2 epochs through
+    tools/train.py: ``epoch_1.pth`` and ``epoch_2.pth`` (6 iterations per epoch)."""
+    work_dir = str(tmp_path_factory.mktemp('trained_tiny'))
+    run_tool(['tools/train.py', TINY_FASTER_RCNN, '--work-dir', work_dir,
+              '--cfg-options', *tiny_coco_options])
+    return work_dir

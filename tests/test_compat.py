@@ -9,8 +9,7 @@ from typing import Union
 
 import pytest
 import torch
-from conftest import REPO, TINY_FASTER_RCNN, tool_env
-
+from mmfrozen.testing import TINY_FASTER_RCNN, tool_env
 import mmfrozen
 from mmfrozen import compat
 
@@ -25,7 +24,7 @@ def run_snippet(code: str, *, no_compat: Union[bool, str] = False) -> subprocess
     that lets torchvision import (``no_compat=True``), or without any (``no_compat='all'``)."""
     skip = '1' if no_compat == 'all' else ALL_BUT_TORCHVISION if no_compat else '0'
     env = tool_env(MMFROZEN_NO_COMPAT=skip)
-    return subprocess.run([sys.executable, '-c', textwrap.dedent(code)], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, '-c', textwrap.dedent(code)], env=env,
                           capture_output=True, text=True, timeout=300)
 
 

@@ -3,17 +3,16 @@ import subprocess
 import sys
 
 import torch
-from conftest import REPO, tool_env
-
 from mmfrozen.cuda_ops import check_cuda_ops, fix_instructions, mmcv_cuda_version
 
 
-def test_check_without_a_gpu_says_so_and_fails():
+def test_check_without_a_gpu_says_so_and_fails(repo_root, tool_env):
     ok, message = check_cuda_ops()
     assert torch.cuda.is_available() is False  # CI's machine; the GPU branch runs in gpu_check
     assert ok is False
     assert message.startswith('No GPU')
-    proc = subprocess.run([sys.executable, '-m', 'mmfrozen.cuda_ops'], cwd=REPO, env=tool_env(),
+    proc = subprocess.run([sys.executable, '-m', 'mmfrozen.cuda_ops'], cwd=repo_root,
+                          env=tool_env(),
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1
     assert '[mmfrozen.cuda_ops] No GPU' in proc.stdout

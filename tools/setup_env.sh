@@ -2,8 +2,10 @@
 # Create, or reuse, the project's virtual environment (.venv in the repository root).
 #
 # Installs torch (kept if the calling Python already has one; a CPU build where there is no GPU),
-# mmengine 0.10.7, mmcv 2.1.0 built from source with its C++ ops, mmdet 3.3.0, pycocotools, lvis
-# and mmfrozen itself in editable mode. A second call with nothing changed returns at once.
+# the torchvision that matches it, mmcv 2.1.0 built from source with its C++ ops, then what
+# setup.cfg declares: requirements/runtime.txt, optional.txt (mmfrozen[classifiers]) and
+# tests.txt, at the versions in requirements/constraints.txt, and mmfrozen itself in editable
+# mode. A second call with nothing changed returns at once.
 #
 # Environment:
 #   MMFROZEN_VENV          where the environment lives (default: <repo>/.venv)
@@ -18,7 +20,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${MMFROZEN_VENV:-$root/.venv}"
 python="${PYTHON:-python3}"
 stamp="$venv/.mmfrozen-setup"
-want="$(cat "$root/requirements/stack.txt" "$root/setup.cfg" "$root/tools/setup_env.sh" | sha1sum | cut -c1-16)"
+want="$(cat "$root"/requirements/*.txt "$root/setup.cfg" "$root/tools/setup_env.sh" | sha1sum | cut -c1-16)"
 
 if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
   echo "[setup] reusing $venv"
@@ -73,13 +75,15 @@ if ! "$py" -c 'import importlib.util as u, sys; sys.exit(u.find_spec("torchvisio
     ${tv_index:+--extra-index-url "$tv_index"} "torchvision==$tv"
 fi
 
-"${pip[@]}" -q -r "$root/requirements/stack.txt"
-
 if ! "$py" -c 'import mmcv, mmcv.ops; assert mmcv.__version__ == "2.1.0"' 2>/dev/null; then
   log "building mmcv 2.1.0 with its C++ ops (about 10 minutes on 2 cores; pip caches the wheel)"
   MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
-    "${pip[@]}" --no-build-isolation 'mmcv==2.1.0'
+    "${pip[@]}" --no-build-isolation -c "$root/requirements/constraints.txt" 'mmcv==2.1.0'
 fi
+
+# What setup.cfg declares (runtime, the classifiers extra, tests), at the tested versions.
+"${pip[@]}" -q -c "$root/requirements/constraints.txt" -r "$root/requirements/runtime.txt" \
+  -r "$root/requirements/optional.txt" -r "$root/requirements/tests.txt"
 
 # Editable install without touching the stack installed above.
 "${pip[@]}" -q --no-build-isolation --no-deps -e "$root"
