@@ -180,6 +180,12 @@ def category_stats(train_ann_file: str,
     return stats
 
 
+def categories_have_counts(categories: List[Dict[str, Any]]) -> bool:
+    """Whether every category carries ``image_count`` and ``instance_count`` (LVIS v1's do)."""
+    return bool(categories) and all('image_count' in cat and 'instance_count' in cat
+                                    for cat in categories)
+
+
 def stats_from_categories(categories: List[Dict[str, Any]],
                           source: str,
                           owner: str = 'The metric') -> Dict[int, CategoryStats]:

@@ -13,8 +13,10 @@ with them), in a fraction of the time and memory:
   ground truth of area 0 left out (lvis-api's ``get_ann_ids`` keeps ``0 < area < inf``), and
   a detection box's area ``w * h`` for the area ranges, for ``segm`` too when the results
   carry boxes (lvis-api's ``LVISResults`` does so).
-- The headline numbers are lvis-api's / pycocotools' ``summarize`` on the assembled
-  precision and recall arrays, with the same index expressions.
+- The headline numbers are lvis-api's ``summarize`` on the assembled precision and recall
+  arrays, with the same index expressions, and pycocotools' own ``summarize`` on them
+  (:mod:`~mmfrozen.evaluation.coco_summary`, which also reads off other IoU thresholds and
+  detection limits, e.g. mmdet's, evaluated in the same run).
 """
 import multiprocessing
 from collections import OrderedDict
@@ -23,13 +25,13 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import pycocotools.mask as mask_utils
 
+from .coco_summary import EvalArrays, evaluation_grid
 from .detections import Detections
-from .reference_eval import (COCO_HEADLINE, LVIS_HEADLINE, ReferenceResult, no_value_as_nan,
-                             check_image_ids)
+from .reference_eval import (LVIS_HEADLINE, ReferenceResult, check_image_ids, coco_result,
+                             no_value_as_nan)
 
 FAST_BACKEND = 'faster-coco-eval'
 LVIS_MAX_DETS = 300
-COCO_MAX_DETS = [1, 10, 100]
 AREA_RANGES = OrderedDict(
     all=[0**2, 1e5**2], small=[0**2, 32**2], medium=[32**2, 96**2], large=[96**2, 1e5**2])
 IOU_THRS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
@@ -49,22 +51,6 @@ LVIS_SUMMARY = (
     (f'ARs@{LVIS_MAX_DETS}', False, None, 'small', None),
     (f'ARm@{LVIS_MAX_DETS}', False, None, 'medium', None),
     (f'ARl@{LVIS_MAX_DETS}', False, None, 'large', None),
-)
-#: pycocotools' ``summarize()``, in its order: key, AP (else AR), IoU threshold (None: all),
-#: area range, max detections.
-COCO_SUMMARY = (
-    ('AP', True, None, 'all', 100),
-    ('AP50', True, 0.5, 'all', 100),
-    ('AP75', True, 0.75, 'all', 100),
-    ('APs', True, None, 'small', 100),
-    ('APm', True, None, 'medium', 100),
-    ('APl', True, None, 'large', 100),
-    ('AR1', False, None, 'all', 1),
-    ('AR10', False, None, 'all', 10),
-    ('AR100', False, None, 'all', 100),
-    ('ARs', False, None, 'small', 100),
-    ('ARm', False, None, 'medium', 100),
-    ('ARl', False, None, 'large', 100),
 )
 REC_THRS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
 # Chunk limits: detections, and image x class pairs (faster-coco-eval visits every pair of a
@@ -172,6 +158,7 @@ def _evaluate_chunk(number: int) -> Tuple[int, np.ndarray, np.ndarray]:
     evaluator.params.imgIds = list(img_ids)
     evaluator.params.catIds = list(cat_ids)
     evaluator.params.maxDets = list(s['max_dets'])
+    evaluator.params.iouThrs = s['iou_thrs']
     evaluator.evaluate()
     evaluator.accumulate()
     return (number, np.asarray(evaluator.eval['precision']), np.asarray(evaluator.eval['recall']))
@@ -202,15 +189,16 @@ def _run_chunks(numbers: List[int], nproc: int,
 
 
 def _assemble(chunks: List[Tuple[List[int], List[int]]], results, cat_ids: List[int],
-              max_det_index: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Precision (T, R, K, A) and recall (T, K, A) of all classes, in ``cat_ids`` order."""
+              num_thrs: int, num_max_dets: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Precision (T, R, K, A, M) and recall (T, K, A, M) of all classes, in ``cat_ids`` order."""
     position = {c: k for k, c in enumerate(cat_ids)}
-    precision = -np.ones((len(IOU_THRS), len(REC_THRS), len(cat_ids), len(AREA_RANGES)))
-    recall = -np.ones((len(IOU_THRS), len(cat_ids), len(AREA_RANGES)))
+    precision = -np.ones(
+        (num_thrs, len(REC_THRS), len(cat_ids), len(AREA_RANGES), num_max_dets))
+    recall = -np.ones((num_thrs, len(cat_ids), len(AREA_RANGES), num_max_dets))
     for number, chunk_precision, chunk_recall in results:
         idx = [position[c] for c in sorted(chunks[number][0])]  # faster-coco-eval sorts
-        precision[:, :, idx, :] = chunk_precision[..., max_det_index]
-        recall[:, idx, :] = chunk_recall[..., max_det_index]
+        precision[:, :, idx] = chunk_precision
+        recall[:, idx] = chunk_recall
     return precision, recall
 
 
@@ -224,7 +212,7 @@ def _summarize(precision: np.ndarray,
                iou_thr=None,
                area_rng: str = 'all',
                cat_index=None) -> float:
-    """lvis-api's / pycocotools' ``_summarize`` for one max-detections setting."""
+    """lvis-api's ``_summarize`` (one max-detections setting)."""
     aidx = [list(AREA_RANGES).index(area_rng)]
     s = precision if ap else recall
     if iou_thr is not None:
@@ -236,35 +224,16 @@ def _summarize(precision: np.ndarray,
     return _mean_valid(s)
 
 
-def _summary_line(lvis: bool,
-                  ap: bool,
+def _summary_line(ap: bool,
                   value: float,
                   iou_thr: Optional[float] = None,
                   area: str = 'all',
-                  max_dets: int = 100,
                   group: str = 'all') -> str:
-    """One line of lvis-api's ``print_results`` / pycocotools' ``summarize``."""
+    """One line of lvis-api's ``print_results``."""
     title, kind = ('Average Precision', '(AP)') if ap else ('Average Recall', '(AR)')
     iou = f'{IOU_THRS[0]:0.2f}:{IOU_THRS[-1]:0.2f}' if iou_thr is None else f'{iou_thr:0.2f}'
-    if lvis:
-        return (f' {title:<18} {kind} @[ IoU={iou:<9} | area={area:>6s} | '
-                f'maxDets={max_dets:>3d} catIds={group:>3s}] = {value:0.3f}')
     return (f' {title:<18} {kind} @[ IoU={iou:<9} | area={area:>6s} | '
-            f'maxDets={max_dets:>3d} ] = {value:0.3f}')
-
-
-def _result(iou_type: str, headline_keys: Sequence[str], values: Dict[str, float],
-            cat_ids: List[int], precision: np.ndarray, lines: List[str]) -> ReferenceResult:
-    """The evaluation's result, shaped as :mod:`~mmfrozen.evaluation.reference_eval`'s."""
-    return ReferenceResult(
-        iou_type=iou_type,
-        headline={k: no_value_as_nan(values[k])
-                  for k in headline_keys},
-        cat_ids=cat_ids,
-        precision=precision,
-        iou_thrs=IOU_THRS.copy(),
-        evaluator=None,
-        summary='\n'.join(lines) + '\n')
+            f'maxDets={LVIS_MAX_DETS:>3d} catIds={group:>3s}] = {value:0.3f}')
 
 
 def _share(**kwargs: Any) -> None:
@@ -275,8 +244,9 @@ def _share(**kwargs: Any) -> None:
 def _prepare_and_run(gt_anns: List[Dict[str, Any]], dets: Detections, dt_keep: np.ndarray,
                      dt_area: np.ndarray, images: List[Dict[str, Any]],
                      categories: List[Dict[str, Any]], cat_ids: List[int], iou_type: str,
-                     lvis_style: bool, max_dets: List[int], gt_override: Dict[str, Any], nproc: int,
-                     progress: Optional[Progress], chunk_dets: int,
+                     lvis_style: bool, max_dets: List[int], iou_thrs: np.ndarray,
+                     gt_override: Dict[str, Any], nproc: int, progress: Optional[Progress],
+                     chunk_dets: int,
                      chunk_pairs: int) -> Tuple[List[Tuple[List[int], List[int]]], list]:
     """Split the classes into chunks and evaluate them with faster-coco-eval.
 
@@ -286,7 +256,7 @@ def _prepare_and_run(gt_anns: List[Dict[str, Any]], dets: Detections, dt_keep: n
         dt_area: every detection's area for the area ranges.
         images: the evaluated images' dicts.
         categories: the evaluated classes' dicts, ``cat_ids`` their ids in order.
-        iou_type, lvis_style, max_dets: faster-coco-eval's settings.
+        iou_type, lvis_style, max_dets, iou_thrs: faster-coco-eval's settings.
         gt_override: fields set on (copies of) the ground truth, e.g. ``iscrowd=0``.
         nproc, progress, chunk_dets, chunk_pairs: see :func:`lvis_eval_fast`.
 
@@ -319,6 +289,7 @@ def _prepare_and_run(gt_anns: List[Dict[str, Any]], dets: Detections, dt_keep: n
         iou_type=iou_type,
         lvis_style=lvis_style,
         max_dets=max_dets,
+        iou_thrs=iou_thrs,
         gt_override=gt_override)
     try:
         # a chunk without images has nothing to evaluate: its precision stays -1
@@ -381,8 +352,10 @@ def lvis_eval_fast(gt: Any,
     categories = gt.load_cats(cat_ids)
     chunks, results = _prepare_and_run(gt_anns, dets, dt_keep, dt_area_all, images,
                                        categories, cat_ids, iou_type, True, [LVIS_MAX_DETS],
-                                       dict(iscrowd=0), nproc, progress, chunk_dets, chunk_pairs)
-    precision, recall = _assemble(chunks, results, cat_ids, 0)
+                                       IOU_THRS, dict(iscrowd=0), nproc, progress, chunk_dets,
+                                       chunk_pairs)
+    precision, recall = _assemble(chunks, results, cat_ids, len(IOU_THRS), 1)
+    precision, recall = precision[..., 0], recall[..., 0]
 
     freq = [c['frequency'] for c in categories]
     groups = {g: [k for k, f in enumerate(freq) if f == g] for g in ('r', 'c', 'f')}
@@ -397,9 +370,17 @@ def lvis_eval_fast(gt: Any,
             area_rng=area,
             cat_index=None if group is None else groups[group])
         lines.append(
-            _summary_line(True, ap, values[key], iou_thr, 'all' if area == 'all' else area[0],
-                          LVIS_MAX_DETS, group or 'all'))
-    return _result(iou_type, LVIS_HEADLINE, values, cat_ids, precision, lines)
+            _summary_line(ap, values[key], iou_thr, 'all' if area == 'all' else area[0], group
+                          or 'all'))
+    return ReferenceResult(
+        iou_type=iou_type,
+        headline={k: no_value_as_nan(values[k])
+                  for k in LVIS_HEADLINE},
+        cat_ids=cat_ids,
+        precision=precision,
+        iou_thrs=IOU_THRS.copy(),
+        summary='\n'.join(lines) + '\n',
+        stats=dict(values))
 
 
 def coco_eval_fast(gt: Any,
@@ -412,8 +393,10 @@ def coco_eval_fast(gt: Any,
                    nproc: int = 1,
                    progress: Optional[Progress] = None,
                    chunk_dets: int = MAX_CHUNK_DETS,
-                   chunk_pairs: int = MAX_CHUNK_PAIRS) -> ReferenceResult:
-    """pycocotools' ``COCOeval`` (default parameters) on ``img_ids``, by faster-coco-eval.
+                   chunk_pairs: int = MAX_CHUNK_PAIRS,
+                   iou_thrs: Optional[Sequence[float]] = None,
+                   max_dets: Optional[Sequence[int]] = None) -> ReferenceResult:
+    """pycocotools' ``COCOeval`` on ``img_ids``, by faster-coco-eval.
 
     Args:
         gt: the ground truth (a pycocotools ``COCO``).
@@ -428,9 +411,12 @@ def coco_eval_fast(gt: Any,
         progress: ``progress(done, total)`` as chunks finish (work in detections).
         chunk_dets: detections per chunk at most.
         chunk_pairs: image x class pairs per chunk at most.
+        iou_thrs: IoU thresholds to evaluate besides pycocotools' defaults (e.g. mmdet's).
+        max_dets: detection limits to evaluate besides pycocotools' defaults (e.g. mmdet's).
 
     Returns:
-        ReferenceResult: pycocotools' headline metrics, precision at 100 detections, summary.
+        ReferenceResult: pycocotools' default summary, precision at 100 detections, and the
+        whole evaluation's arrays (as :func:`~mmfrozen.evaluation.reference_eval.run_coco_eval`).
     """
     check_image_ids(img_ids, gt.getImgIds(), gt_source, pred_source or 'Evaluation')
     img_ids = sorted(set(int(i) for i in img_ids))
@@ -445,16 +431,9 @@ def coco_eval_fast(gt: Any,
         & np.isin(dets.category_id, np.asarray(cat_ids, dtype=np.int64)))
     cat_set = set(cat_ids)
     gt_anns = [a for i in img_ids for a in gt.imgToAnns[i] if a['category_id'] in cat_set]
+    thrs, limits = evaluation_grid(iou_thrs, max_dets)
     chunks, results = _prepare_and_run(gt_anns, dets, dt_keep, dt_area, gt.loadImgs(img_ids),
-                                       gt.loadCats(cat_ids), cat_ids, iou_type, False,
-                                       list(COCO_MAX_DETS), {}, nproc, progress, chunk_dets,
-                                       chunk_pairs)
-    precision_all, recall = _assemble(chunks, results, cat_ids, 2)
-    recall_at = {n: _assemble(chunks, results, cat_ids, m)[1] for m, n in enumerate(COCO_MAX_DETS)}
-    values: Dict[str, float] = OrderedDict()
-    lines = []
-    for key, ap, iou_thr, area, max_dets in COCO_SUMMARY:
-        values[key] = _summarize(
-            precision_all, recall_at[max_dets], ap, iou_thr=iou_thr, area_rng=area)
-        lines.append(_summary_line(False, ap, values[key], iou_thr, area, max_dets))
-    return _result(iou_type, COCO_HEADLINE, values, cat_ids, precision_all, lines)
+                                       gt.loadCats(cat_ids), cat_ids, iou_type, False, limits,
+                                       thrs, {}, nproc, progress, chunk_dets, chunk_pairs)
+    precision, recall = _assemble(chunks, results, cat_ids, len(thrs), len(limits))
+    return coco_result(iou_type, cat_ids, EvalArrays(precision, recall, thrs, limits))

@@ -7,29 +7,8 @@ Use it in place of ``LVISMetric``::
         ann_file='data/lvis_v1/annotations/lvis_v1_val.json',
         metric=['bbox', 'segm'])
 
-Differences from mmdet 3.3's ``LVISMetric``:
-
-- Fast: by default (``backend='faster-coco-eval'``) lvis-api's numbers are computed by
-  faster-coco-eval's C++ matching, in chunks of classes, from the predictions' arrays (no
-  result files unless ``outfile_prefix`` asks for them): on LVIS-val-sized synthetic data
-  (19,809 images, 5.4M detections) 13.5x less CPU time than lvis-api and 1.6 GiB instead of
-  ~21 GB (``benchmarks/lvis_eval.py``, ``benchmarks/RESULTS.md``).
-  ``backend='lvis-api'`` runs lvis-api itself. The log has each evaluation's time and peak
-  memory, and a progress bar shows from 2,000 images.
-- Per-class training counts come from the categories' ``image_count`` and
-  ``instance_count`` (LVIS v1's files count them on the training set), or from
-  ``train_ann_file`` when given.
-
-- Only the evaluated images count. mmdet sets ``params.imgIds``, but lvis-api reads
-  ``params.img_ids``, so evaluating part of a data set scored every image of the annotation
-  file (the missing ones as misses). Here ``params.img_ids`` is the evaluated images.
-- Values are not rounded to 3 decimals: they are lvis-api's. Where lvis-api has no value
-  (its -1, e.g. APr without rare classes) the metric is left out of the returned dict and
-  written as null.
-- Adds AP per bin of training instances (``lvis/bbox_AP_bin_1-10``, ...), and writes the
-  report (``summary.json``, per-class CSV/JSON, plot) to ``<work_dir>/stratified_eval``.
-- An annotation file without ``frequency`` works: it is computed from ``image_count`` (or
-  the training annotations) with a warning.
+An annotation file without ``frequency`` works: it is computed from ``image_count`` (or the
+training annotations) with a warning.
 """
 import os.path as osp
 from collections import OrderedDict
@@ -41,45 +20,64 @@ from mmdet.evaluation.metrics import LVISMetric
 from mmdet.registry import METRICS
 from mmdet.structures.mask import encode_mask_results
 from mmengine.fileio import load
+from mmengine.logging import print_log
 
+from .annotation_stats import ensure_frequency
 from .detections import Detections
 from .fast_eval import FAST_BACKEND, Progress, lvis_eval_fast
+from .mmdet_results import (LVIS_DEFAULT_ITEMS, LVIS_PROPOSAL_ITEMS, class_ap, classwise_table,
+                            classwise_values, lvis_values)
 from .reference_eval import ReferenceResult, run_lvis_eval
-from .stratified_metric_base import StratifiedMetricMixin
+from .stratified_metric_base import (StratifiedMetricMixin, check_labels, evaluated_img_ids,
+                                     extra_values)
+from .stratified_result import stratify_result
 
-
-def check_labels(preds: Sequence[dict], num_classes: int, ann_file: str) -> None:
-    """Check that every predicted label indexes a category of the annotation file.
-
-    Raises:
-        ValueError: naming the label, the image and the annotation file's ``categories``.
-    """
-    for pred in preds:
-        labels = pred['labels']
-        if len(labels) and (labels.max() >= num_classes or labels.min() < 0):
-            raise ValueError(
-                f'Prediction for image {pred.get("img_id")}: field "labels" has label '
-                f'{int(labels.max())}, but the ground truth {ann_file!r} has '
-                f'{num_classes} "categories" (labels 0-{num_classes - 1}). Does the model\'s '
-                'num_classes match the annotation file?')
-
-
-def evaluated_img_ids(gts: Sequence[dict]) -> List[int]:
-    """The ids of the images that were evaluated, in order, without repeats."""
-    return list(OrderedDict.fromkeys(gt['img_id'] for gt in gts))
+DETECTION_METRICS = ('bbox', 'segm')
 
 
 @METRICS.register_module()
 class LVISStratifiedMetric(StratifiedMetricMixin, LVISMetric):
-    """LVIS AP (lvis-api), AP per bin of training instances and per class, on the evaluated
-    images only.
+    """mmdet's ``LVISMetric``, plus AP per bin of training instances and per class, on the
+    evaluated images only, computed fast.
+
+    Everything ``LVISMetric`` accepts works as there (``classwise``, ``metric_items``,
+    ``format_only``, ``outfile_prefix``, ``iou_thrs`` and ``proposal_nums`` for
+    ``proposal_fast``, ...), and every key it returns is returned with its value (lvis-api's,
+    rounded to 3 decimals; -1 where lvis-api has none, e.g. ``bbox_APr`` without rare
+    classes). ``proposal_fast`` and ``format_only`` run ``LVISMetric``'s own code;
+    ``proposal`` is, as there, lvis-api's box evaluation (lvis-api reads neither the
+    ``useCats`` nor the ``maxDets`` ``LVISMetric`` sets), and returns its ``AR@300``, ...
+    Beside them, for ``bbox`` and ``segm``:
+
+    - ``{iou}_AP_exact``, ..., ``{iou}_APf_exact``: lvis-api's values unrounded, as
+      ``summary.json`` holds them (left out where lvis-api has no value);
+    - with training counts: ``{iou}_AP_bin_{label}``, AP per bin of training instances. The
+      counts come from ``train_ann_file``, else from the categories' ``image_count`` and
+      ``instance_count`` (LVIS v1's files count them on the training set); without either
+      the bins are left out and the log says so once;
+    - the report in ``<work_dir>/stratified_eval`` (``summary.json``, per-class tables, plot).
+
+    The numbers are computed by faster-coco-eval's C++ matching, in chunks of classes, from
+    the predictions' arrays (``backend='faster-coco-eval'``, the default: on LVIS-val-sized
+    data 13.5x less CPU time than lvis-api, 1.6 GiB instead of ~21 GB;
+    ``benchmarks/RESULTS.md``), or by lvis-api itself (``backend='lvis-api'``): the same
+    numbers. The log has each evaluation's time and peak memory, and a progress bar shows
+    from 2,000 images. Masks may come RLE-encoded (a ``tools/test.py --out`` pickle).
+
+    The one deliberate difference: only the evaluated images count. ``LVISMetric`` sets
+    ``params.imgIds``, but lvis-api reads ``params.img_ids``, so evaluating part of an
+    annotation file scores every image of it (the others as misses); here
+    ``params.img_ids`` is the evaluated images (and ``proposal_fast`` pairs each image's
+    proposals with its own ground truth). On a whole annotation file the values are
+    ``LVISMetric``'s.
 
     Args:
-        ann_file: the LVIS annotation file of the evaluated images (required: LVIS's
-            federated rules need its ``neg_category_ids`` and ``not_exhaustive_category_ids``).
+        ann_file: the LVIS annotation file of the evaluated images (``bbox``, ``segm`` and
+            ``proposal`` need one: LVIS's federated rules read its ``neg_category_ids``);
+            None: the ground truth converted from the data set, as ``LVISMetric`` does.
         train_ann_file: the LVIS training annotation file, where per-class counts come from;
             None: the ``image_count`` and ``instance_count`` of ``ann_file``'s categories.
-        metric: ``'bbox'``, ``'segm'`` or both.
+        metric: ``'bbox'``, ``'segm'``, ``'proposal'``, ``'proposal_fast'`` or a list.
         bins: bins of training instances per class, ``(low, high)`` inclusive, ``high=None``
             open; default ``[(1, 10), (11, 100), (101, 1000), (1001, None)]``. Classes with no
             training annotations are bin ``'0'``.
@@ -87,11 +85,9 @@ class LVISStratifiedMetric(StratifiedMetricMixin, LVISMetric):
         plot: whether to draw ``{iou_type}_per_class_ap.png``.
         backend: ``'faster-coco-eval'`` (default) or ``'lvis-api'``; the same numbers.
         nproc: worker processes sharing the ``faster-coco-eval`` backend's chunks.
-        **kwargs: the other arguments of mmdet's ``LVISMetric`` (``format_only``,
-            ``outfile_prefix``, ``collect_device``, ``prefix``, ``backend_args``, ...).
+        **kwargs: the other arguments of mmdet's ``LVISMetric``.
     """
     reference_backend = 'lvis-api'
-    counts_in_ann_file = True
 
     def __init__(self,
                  ann_file: Optional[str] = None,
@@ -103,15 +99,11 @@ class LVISStratifiedMetric(StratifiedMetricMixin, LVISMetric):
                  backend: str = FAST_BACKEND,
                  nproc: int = 1,
                  **kwargs) -> None:
-        if ann_file is None:
-            raise ValueError('LVISStratifiedMetric: field "ann_file" is required (the LVIS '
-                             'annotation file of the evaluated images).')
-        if not osp.isfile(ann_file):
+        if ann_file is not None and not osp.isfile(ann_file):
             raise FileNotFoundError(f'LVISStratifiedMetric: ann_file {ann_file!r} does not '
                                     'exist.')
         super().__init__(ann_file=ann_file, metric=metric, **kwargs)
         self.ann_file = ann_file
-        self._check_metrics()
         self._init_stratified(train_ann_file, bins, out_dir, plot, backend, nproc)
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
@@ -123,7 +115,7 @@ class LVISStratifiedMetric(StratifiedMetricMixin, LVISMetric):
         Args:
             data_batch: the batch from the dataloader (unused).
             data_samples: the model's outputs, with ``pred_instances``, ``img_id`` and
-                ``ori_shape``.
+                ``ori_shape`` (and ``instances`` without ``ann_file``).
         """
         for data_sample in data_samples:
             pred = data_sample['pred_instances']
@@ -142,28 +134,85 @@ class LVISStratifiedMetric(StratifiedMetricMixin, LVISMetric):
                 width=data_sample['ori_shape'][1],
                 height=data_sample['ori_shape'][0],
                 img_id=data_sample['img_id'])
+            if self._lvis_api is None:
+                assert 'instances' in data_sample, \
+                    'ground truth is required for evaluation when `ann_file` is not provided'
+                gt['anns'] = data_sample['instances']
             self.results.append((gt, result))
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
-        """Evaluate on the evaluated images (lvis-api's numbers), then stratify and report.
+        """``LVISMetric``'s metrics on the evaluated images, then ours; the report.
 
         Args:
             results: ``(gt, prediction)`` pairs from :meth:`process`.
 
         Returns:
-            dict: ``bbox_AP``, ..., ``bbox_APf``, ``bbox_AP_bin_1-10``, ... (the evaluator
-            adds the ``lvis/`` prefix).
+            dict: ``LVISMetric``'s keys (``bbox_AP``, ..., ``bbox_APf``), then ours
+            (``bbox_AP_exact``, ..., ``bbox_AP_bin_1-10``, ...); the evaluator adds the
+            ``lvis/`` prefix.
         """
+        if self.format_only:
+            return self.parent_compute_metrics(results, self.metrics, None)
         if not results:
             raise ValueError(f'LVISStratifiedMetric: no images were evaluated '
                              f'(ann_file {self.ann_file!r}).')
         gts, preds = zip(*results)
         img_ids = evaluated_img_ids(gts)
+        iou_types = [m for m in self.metrics if m in DETECTION_METRICS]
+        evaluated = iou_types + (['bbox'] if 'proposal' in self.metrics
+                                 and 'bbox' not in iou_types else [])
+        refs: Dict[str, ReferenceResult] = {}
+        if evaluated:
+            refs = self._evaluate(preds, img_ids, evaluated)
+        eval_results: Dict[str, float] = OrderedDict()
+        extras: Dict[str, float] = OrderedDict()
+        stratified = []
+        for metric in self.metrics:
+            if metric == 'proposal':
+                eval_results.update(
+                    lvis_values('', refs['bbox'].stats, self._items(LVIS_PROPOSAL_ITEMS)))
+            elif metric in DETECTION_METRICS:
+                ref = refs[metric]
+                if self.classwise:
+                    eval_results.update(self._classwise(ref))
+                eval_results.update(
+                    lvis_values(f'{metric}_', ref.stats, self._items(LVIS_DEFAULT_ITEMS)))
+                result = stratify_result(
+                    ref, self._stats, self.bins, frequencies=self._frequencies)
+                stratified.append(result)
+                extras.update(extra_values(result, groups=False))
+        if 'proposal_fast' in self.metrics:
+            eval_results.update(self.parent_compute_metrics(results, ['proposal_fast'], img_ids))
+        if stratified:
+            self.report(stratified, 'lvis', len(img_ids))
+        eval_results.update(extras)
+        return eval_results
+
+    def _items(self, default: Sequence[str]) -> Sequence[str]:
+        return default if self.metric_items is None else self.metric_items
+
+    def _evaluate(self, preds: Sequence[dict], img_ids: List[int],
+                  iou_types: List[str]) -> Dict[str, ReferenceResult]:
+        """lvis-api's evaluation of each IoU type (by the chosen backend), logged."""
+        if self._lvis_api is None:
+            # LVISMetric fails here too (lvis-api's KeyError 'neg_category_ids')
+            raise KeyError('LVISStratifiedMetric: metrics "bbox", "segm" and "proposal" need '
+                           'ann_file, an LVIS annotation file (its images\' '
+                           '"neg_category_ids" and "not_exhaustive_category_ids", its '
+                           'categories\' "frequency"); ground truth converted from the data '
+                           'set has none. Set ann_file, or use format_only / proposal_fast.')
         if self.cat_ids is None:
             self.cat_ids = self._lvis_api.get_cat_ids()
         check_labels(preds, len(self.cat_ids), self.ann_file)
-        stats = self.category_stats(
-            self._lvis_api.dataset['categories'], self.ann_file, fill_frequency=True)
+        categories = self._lvis_api.dataset['categories']
+        stats = self.category_stats(categories, self.ann_file)
+        ensure_frequency(
+            categories,
+            self.ann_file,
+            train_images={k: s.train_images
+                          for k, s in stats.items()} if stats else None)
+        self._stats = stats
+        self._frequencies = {cat['id']: cat['frequency'] for cat in categories}
 
         def reference(metric: str, result_file: str) -> ReferenceResult:
             return run_lvis_eval(
@@ -185,7 +234,19 @@ class LVISStratifiedMetric(StratifiedMetricMixin, LVISMetric):
                 nproc=self.nproc,
                 progress=progress)
 
-        stratified = self.stratify_each_metric(preds, stats, reference, fast, len(img_ids))
-        if stratified is None:
-            return {}
-        return self.collect_results(stratified, 'lvis', len(img_ids))
+        refs = {}
+        for metric, (ref, printed) in zip(iou_types,
+                                          self.evaluate_each(preds, iou_types, reference, fast,
+                                                             len(img_ids))):
+            print_log(f'Evaluating {metric}...\n' + printed + ref.summary, logger='current')
+            refs[metric] = ref
+        return refs
+
+    def _classwise(self, ref: ReferenceResult) -> Dict[str, float]:
+        """``{name}_precision`` per class (in ``self.cat_ids`` order) and the log's table."""
+        order = [ref.cat_ids.index(c) for c in self.cat_ids]
+        names = [cat['name'] for cat in self._lvis_api.load_cats(self.cat_ids)]
+        precision = ref.precision[:, :, order]
+        ap = [class_ap(precision[:, :, k, 0]) for k in range(len(order))]
+        print_log('\n' + classwise_table(names, dict(AP=ap), pairs_per_row=3), logger='current')
+        return classwise_values(names, precision)

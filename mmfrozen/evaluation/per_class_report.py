@@ -6,7 +6,8 @@ Files (the compare tool reads these names):
   ...}}, "frequency_groups": {...}}, "segm": {...}, "dataset": "lvis"|"coco",
   "num_images": n}``; NaN is written as ``null``.
 - ``{iou_type}_per_class.csv`` and ``.json``: one row per class with the fields
-  ``category_id, name, frequency, train_images, train_instances, AP, AP50``.
+  ``category_id, name, frequency, train_images, train_instances, AP, AP50``; without training
+  counts ``bins`` is empty and the counts are null.
 """
 import csv
 import json
@@ -103,16 +104,22 @@ def _fmt(value: float) -> str:
 
 
 def format_tables(result: StratifiedResult) -> str:
-    """Human-readable tables: headline metrics, then AP per bin and per frequency group."""
+    """Human-readable tables: headline metrics, then AP per bin and per frequency group (each
+    where there is one)."""
     head = AsciiTable([list(result.headline), [_fmt(v) for v in result.headline.values()]],
                       title=f' {result.iou_type} (AP x 100) ')
-    strata = [['training instances', 'classes', 'with GT', 'AP']]
-    for label, value in result.bins.items():
-        strata.append([label, value['num_classes'], value['num_classes_evaluated'],
-                       _fmt(value['AP'])])
-    groups = [['frequency (training images)', 'classes', 'with GT', 'AP']]
-    names = dict(r='r (1-10)', c='c (11-100)', f='f (>100)')
-    for label, value in result.frequency_groups.items():
-        groups.append([names.get(label, label), value['num_classes'],
-                       value['num_classes_evaluated'], _fmt(value['AP'])])
-    return '\n'.join([head.table, AsciiTable(strata).table, AsciiTable(groups).table])
+    tables = [head.table]
+    if result.bins:
+        strata = [['training instances', 'classes', 'with GT', 'AP']]
+        for label, value in result.bins.items():
+            strata.append([label, value['num_classes'], value['num_classes_evaluated'],
+                           _fmt(value['AP'])])
+        tables.append(AsciiTable(strata).table)
+    if result.frequency_groups:
+        groups = [['frequency (training images)', 'classes', 'with GT', 'AP']]
+        names = dict(r='r (1-10)', c='c (11-100)', f='f (>100)')
+        for label, value in result.frequency_groups.items():
+            groups.append([names.get(label, label), value['num_classes'],
+                           value['num_classes_evaluated'], _fmt(value['AP'])])
+        tables.append(AsciiTable(groups).table)
+    return '\n'.join(tables)

@@ -2,19 +2,24 @@
 
 Both are run on exactly the evaluated images (lvis-api reads ``params.img_ids``, pycocotools
 ``params.imgIds``), with their default parameters, so the numbers equal what they print on
-the same files. Predictions are checked first, so that bad input names the file and field
-instead of failing deep inside the reference; no predictions at all give zeros.
+the same files; pycocotools also on the IoU thresholds and detection limits asked for besides
+(:mod:`~mmfrozen.evaluation.coco_summary`). Predictions are checked first, so that bad input
+names the file and field instead of failing deep inside the reference; no predictions at all
+give zeros.
 """
 import contextlib
 import copy
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 from lvis import LVIS, LVISEval, LVISResults
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
+
+from .coco_summary import (COCO_STATS, DEFAULT_IOU_THRS, DEFAULT_MAX_DETS, EvalArrays,
+                           evaluation_grid, summarize)
 
 LVIS_HEADLINE = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'APr', 'APc', 'APf')
 COCO_HEADLINE = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl')
@@ -34,6 +39,10 @@ class ReferenceResult:
         iou_thrs: the IoU thresholds of the first axis.
         evaluator: the LVISEval / COCOeval object itself; None for the fast backend.
         summary: the summary lines the reference prints (AP, AP50, ..., AR).
+        stats: every value of that summary as the reference gives it (-1: no value), keyed
+            as lvis-api's ``results`` (``AR@300``, ...) or as :data:`COCO_STATS`.
+        arrays: COCO only: the whole evaluation, for other IoU thresholds and detection
+            limits (:func:`~mmfrozen.evaluation.coco_summary.summarize`).
     """
     iou_type: str
     headline: Dict[str, float]
@@ -42,6 +51,8 @@ class ReferenceResult:
     iou_thrs: np.ndarray
     evaluator: Any = None
     summary: str = ''
+    stats: Dict[str, float] = field(default_factory=dict)
+    arrays: Optional[EvalArrays] = None
 
 
 def no_value_as_nan(value: float) -> float:
@@ -68,9 +79,9 @@ def check_predictions(predictions: Sequence[Dict[str, Any]], gt_cat_ids: Sequenc
     cats, imgs = set(gt_cat_ids), set(gt_img_ids)
     bad_cats, bad_imgs = set(), set()
     for i, pred in enumerate(predictions):
-        for field in ('image_id', 'category_id', 'score'):
-            if field not in pred:
-                raise ValueError(f'Predictions {pred_source}: item {i} has no field "{field}".')
+        for key in ('image_id', 'category_id', 'score'):
+            if key not in pred:
+                raise ValueError(f'Predictions {pred_source}: item {i} has no field "{key}".')
         if pred['category_id'] not in cats:
             bad_cats.add(pred['category_id'])
         if pred['image_id'] not in imgs:
@@ -151,7 +162,8 @@ def run_lvis_eval(gt: LVIS,
         precision=lvis_eval.eval['precision'],
         iou_thrs=np.asarray(lvis_eval.params.iou_thrs),
         evaluator=lvis_eval,
-        summary=printed.getvalue())
+        summary=printed.getvalue(),
+        stats={k: float(v) for k, v in lvis_eval.results.items()})
 
 
 def _coco_results(gt: COCO, predictions: List[Dict[str, Any]], iou_type: str) -> COCO:
@@ -179,8 +191,10 @@ def run_coco_eval(gt: COCO,
                   img_ids: Sequence[int],
                   gt_source: str = 'COCO ground truth',
                   pred_source: str = '',
-                  cat_ids: Optional[Sequence[int]] = None) -> ReferenceResult:
-    """Evaluate predictions on ``img_ids`` with pycocotools' COCOeval (default parameters).
+                  cat_ids: Optional[Sequence[int]] = None,
+                  iou_thrs: Optional[Sequence[float]] = None,
+                  max_dets: Optional[Sequence[int]] = None) -> ReferenceResult:
+    """Evaluate predictions on ``img_ids`` with pycocotools' COCOeval.
 
     Args:
         gt: the ground truth.
@@ -190,9 +204,12 @@ def run_coco_eval(gt: COCO,
         gt_source: the ground-truth file, for messages.
         pred_source: where the predictions come from, for messages.
         cat_ids: the categories to evaluate (default: all of the ground truth's).
+        iou_thrs: IoU thresholds to evaluate besides the defaults (e.g. mmdet's).
+        max_dets: detection limits to evaluate besides the defaults (e.g. mmdet's).
 
     Returns:
-        ReferenceResult: headline metrics and the precision array at 100 detections.
+        ReferenceResult: pycocotools' default summary, precision at 100 detections, and the
+        whole evaluation's arrays.
     """
     check_image_ids(img_ids, gt.getImgIds(), gt_source, pred_source or 'Evaluation')
     check_predictions(predictions, gt.getCatIds(), img_ids, gt_source, pred_source)
@@ -200,18 +217,39 @@ def run_coco_eval(gt: COCO,
     coco_eval.params.imgIds = sorted(set(img_ids))
     if cat_ids is not None:
         coco_eval.params.catIds = list(cat_ids)
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
+    coco_eval.params.iouThrs, coco_eval.params.maxDets = evaluation_grid(iou_thrs, max_dets)
+    with contextlib.redirect_stdout(io.StringIO()):
         coco_eval.evaluate()
         coco_eval.accumulate()
-        coco_eval.summarize()
-    headline = {k: no_value_as_nan(v) for k, v in zip(COCO_HEADLINE, coco_eval.stats[:6])}
-    max_det_index = coco_eval.params.maxDets.index(100)
+    arrays = EvalArrays(coco_eval.eval['precision'], coco_eval.eval['recall'],
+                        np.asarray(coco_eval.params.iouThrs), list(coco_eval.params.maxDets))
+    return coco_result(iou_type, [int(c) for c in coco_eval.params.catIds], arrays, coco_eval)
+
+
+def coco_result(iou_type: str, cat_ids: List[int], arrays: EvalArrays,
+                evaluator: Any = None) -> ReferenceResult:
+    """A COCO evaluation's result: pycocotools' summary with its default parameters.
+
+    Args:
+        iou_type: ``'bbox'`` or ``'segm'``.
+        cat_ids: the categories of the arrays' class axis, in order.
+        arrays: the evaluation (its grid holds the defaults).
+        evaluator: the COCOeval object, if any.
+
+    Returns:
+        ReferenceResult: headline and stats of the default summary, precision at 100
+        detections over the default IoU thresholds.
+    """
+    stats, printed, precision = summarize(arrays, iou_type)
+    values = dict(zip(COCO_STATS, (float(v) for v in stats)))
     return ReferenceResult(
         iou_type=iou_type,
-        headline=headline,
-        cat_ids=[int(c) for c in coco_eval.params.catIds],
-        precision=coco_eval.eval['precision'][..., max_det_index],
-        iou_thrs=np.asarray(coco_eval.params.iouThrs),
-        evaluator=coco_eval,
-        summary=printed.getvalue())
+        headline={k: no_value_as_nan(values[k])
+                  for k in COCO_HEADLINE},
+        cat_ids=cat_ids,
+        precision=precision[..., DEFAULT_MAX_DETS.index(100)],
+        iou_thrs=DEFAULT_IOU_THRS.copy(),
+        evaluator=evaluator,
+        summary=printed,
+        stats=values,
+        arrays=arrays)

@@ -7,14 +7,14 @@ import os.path as osp
 import sys
 import tempfile
 from collections import OrderedDict
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from mmengine.dist import broadcast_object_list, is_main_process
 from mmengine.evaluator.metric import _to_cpu
 from mmengine.logging import MMLogger, print_log
 from mmengine.utils import ProgressBar
 
-from .annotation_stats import (CategoryStats, category_stats, ensure_frequency,
+from .annotation_stats import (CategoryStats, categories_have_counts, category_stats,
                                stats_from_categories)
 from .collect import collect_to_rank0
 from .detections import Detections
@@ -23,7 +23,7 @@ from .per_class_report import build_summary, format_tables, write_per_class, wri
 from .plots import plot_per_class_ap
 from .reference_eval import ReferenceResult
 from .resources import measure
-from .stratified_result import StratifiedResult, stratify_result
+from .stratified_result import StratifiedResult
 from .stratify import DEFAULT_BINS, Bin, normalize_bins
 
 OUT_SUBDIR = 'stratified_eval'
@@ -43,13 +43,35 @@ def runner_work_dir() -> Optional[str]:
     return osp.dirname(osp.dirname(osp.abspath(log_file)))
 
 
+def check_labels(preds: Sequence[dict], num_classes: int, ann_file: str) -> None:
+    """Check that every predicted label indexes a category of the annotation file.
+
+    Raises:
+        ValueError: naming the label, the image and the annotation file's ``categories``.
+    """
+    for pred in preds:
+        labels = pred['labels']
+        if len(labels) and (labels.max() >= num_classes or labels.min() < 0):
+            raise ValueError(
+                f'Prediction for image {pred.get("img_id")}: field "labels" has label '
+                f'{int(labels.max())}, but the ground truth {ann_file!r} has '
+                f'{num_classes} "categories" (labels 0-{num_classes - 1}). Does the model\'s '
+                'num_classes match the annotation file?')
+
+
+def evaluated_img_ids(gts: Sequence[dict]) -> List[int]:
+    """The ids of the images that were evaluated, in order, without repeats."""
+    return list(OrderedDict.fromkeys(gt['img_id'] for gt in gts))
+
+
 class StratifiedMetricMixin:
     """Training statistics, bins, the evaluation loop and the report, for a CocoMetric-like
     metric.
 
     Args:
-        train_ann_file: the training annotation file, where per-class counts come from; may be
-            None where the evaluated file's categories carry the counts (LVIS).
+        train_ann_file: the training annotation file, where per-class counts come from; None:
+            the evaluated file's categories' ``image_count`` and ``instance_count`` where they
+            have them (LVIS v1), else no bins (said once in the log).
         bins: bins of training instances per class, ``(low, high)`` inclusive.
         out_dir: folder of the report files; None: ``<work_dir>/stratified_eval`` of the
             running runner.
@@ -58,7 +80,6 @@ class StratifiedMetricMixin:
         nproc: worker processes of the ``faster-coco-eval`` backend.
     """
     reference_backend = 'lvis-api'
-    counts_in_ann_file = False
 
     def _init_stratified(self,
                          train_ann_file: Optional[str],
@@ -68,11 +89,6 @@ class StratifiedMetricMixin:
                          backend: str = FAST_BACKEND,
                          nproc: int = 1) -> None:
         name = type(self).__name__
-        if not train_ann_file and not self.counts_in_ann_file:
-            raise ValueError(
-                f'{name}: field "train_ann_file" is required: per-class '
-                'training counts (for the bins) come from the training annotation file, e.g. '
-                "train_ann_file='data/coco/annotations/instances_train2017.json'.")
         if train_ann_file and not osp.isfile(train_ann_file):
             raise FileNotFoundError(f'{name}: train_ann_file {train_ann_file!r} does not '
                                     'exist.')
@@ -89,54 +105,70 @@ class StratifiedMetricMixin:
         self.backend = backend
         self.nproc = int(nproc)
         self._category_stats: Optional[Dict[int, CategoryStats]] = None
+        self._stats_read = False
 
-    def _check_metrics(self, allowed: Sequence[str] = ('bbox', 'segm')) -> None:
-        for metric in self.metrics:  # type: ignore[attr-defined]
-            if metric not in allowed:
-                raise KeyError(f'{type(self).__name__}: metric {metric!r} is not stratified; '
-                               f'use one of {list(allowed)} (proposals: use mmdet\'s metric).')
-
-    def category_stats(self,
-                       categories: List[Dict[str, Any]],
-                       gt_source: str,
-                       fill_frequency: bool = False) -> Dict[int, CategoryStats]:
+    def category_stats(self, categories: List[Dict[str, Any]],
+                       gt_source: str) -> Optional[Dict[int, CategoryStats]]:
         """Training statistics of the evaluated categories (read once, then cached).
 
         From ``train_ann_file`` when given, else from the categories' ``image_count`` and
         ``instance_count`` (LVIS v1's files count them on the training set, for the same
-        category list in train and val); the log says which.
+        category list in train and val), else none; the log says which, once.
 
         Args:
-            categories: the ground truth's categories (edited in place when
-                ``fill_frequency``: a missing LVIS ``frequency`` is computed, with a warning).
+            categories: the ground truth's categories.
             gt_source: the ground-truth file, for messages.
-            fill_frequency: whether the categories need ``frequency`` (LVIS).
 
-        Raises:
-            ValueError: no ``train_ann_file`` and the categories lack the counts.
+        Returns:
+            dict or None: :class:`CategoryStats` per category id; None without counts (the
+            bins are left out).
         """
-        if self._category_stats is None:
+        if not self._stats_read:
             name = type(self).__name__
+            stats: Optional[Dict[int, CategoryStats]] = None
             if self.train_ann_file:
                 stats = category_stats(self.train_ann_file, categories)
-                source = f'the training annotation file {self.train_ann_file!r}'
-            else:
+                print_log(f'{name}: per-class training counts from the training annotation '
+                          f'file {self.train_ann_file!r}.', logger='current')
+            elif categories_have_counts(categories):
                 stats = stats_from_categories(categories, gt_source, owner=name)
-                source = (f'the "image_count" and "instance_count" of the categories of '
-                          f'ann_file {gt_source!r}')
-            print_log(f'{name}: per-class training counts from {source}.', logger='current')
-            if fill_frequency:
-                ensure_frequency(
-                    categories,
-                    gt_source,
-                    train_images={
-                        k: s.train_images
-                        for k, s in stats.items()
-                    })
-                for cat in categories:
-                    stats[cat['id']].frequency = cat['frequency']
-            self._category_stats = stats
+                print_log(f'{name}: per-class training counts from the "image_count" and '
+                          f'"instance_count" of the categories of ann_file {gt_source!r}.',
+                          logger='current')
+            else:
+                print_log(
+                    f'{name}: no per-class training counts (no train_ann_file, and the '
+                    f'categories of {gt_source} have no "image_count" and "instance_count"): '
+                    'the AP by bins of training annotations is left out; set train_ann_file '
+                    'to have it.',
+                    logger='current',
+                    level=logging.WARNING)
+            self._category_stats, self._stats_read = stats, True
         return self._category_stats
+
+    def parent_compute_metrics(self, results: list, metrics: Sequence[str],
+                               img_ids: Optional[Sequence[int]]) -> Dict[str, float]:
+        """Run ``metrics`` with the parent metric's own ``compute_metrics``.
+
+        For what the parent computes and we add nothing to (``format_only``, the proposal
+        metrics): its numbers, its files and its log, unchanged.
+
+        Args:
+            results: ``(gt, prediction)`` pairs from :meth:`process`.
+            metrics: the metrics the parent runs.
+            img_ids: the images the parent evaluates; None: every image of its annotation
+                file (the parent's own choice).
+
+        Returns:
+            dict: the parent's metrics (unprefixed).
+        """
+        saved = self.metrics, self.img_ids  # type: ignore[attr-defined]
+        self.metrics = list(metrics)  # type: ignore[attr-defined]
+        self.img_ids = None if img_ids is None else list(img_ids)  # type: ignore[attr-defined]
+        try:
+            return super().compute_metrics(results)  # type: ignore[misc]
+        finally:
+            self.metrics, self.img_ids = saved  # type: ignore[attr-defined]
 
     @contextlib.contextmanager
     def result_file_prefix(self) -> Iterator[str]:
@@ -186,58 +218,52 @@ class StratifiedMetricMixin:
         broadcast_object_list(box)
         return box[0]
 
-    def stratify_each_metric(self, preds: Sequence[dict], stats: Mapping[int, CategoryStats],
-                             reference: Callable[[str, str], ReferenceResult],
-                             fast: Callable[[str, Detections, Optional[Progress]], ReferenceResult],
-                             num_images: int) -> Optional[List[StratifiedResult]]:
-        """Evaluate each metric with the chosen backend, and stratify.
+    def evaluate_each(self, preds: Sequence[dict], iou_types: Sequence[str],
+                      reference: Callable[[str, str], ReferenceResult],
+                      fast: Callable[[str, Detections, Optional[Progress]], ReferenceResult],
+                      num_images: int) -> List[Tuple[ReferenceResult, str]]:
+        """Evaluate each IoU type with the chosen backend.
 
         The reference backend reads the result files ``results2json`` writes (in
         ``outfile_prefix`` or a temporary folder); the fast one reads the predictions' arrays
-        (and the files are written only where ``outfile_prefix`` asks for them).
+        (and the files are written only where ``outfile_prefix`` asks for them, as the parent
+        writes them). The log has each evaluation's time and peak memory.
 
         Args:
             preds: the predictions collected by :meth:`process`.
-            stats: training statistics of the evaluated categories.
-            reference: ``reference(metric, result_file)`` runs lvis-api / pycocotools.
-            fast: ``fast(metric, detections, progress)`` runs the fast backend.
+            iou_types: ``'bbox'`` and/or ``'segm'``.
+            reference: ``reference(iou_type, result_file)`` runs lvis-api / pycocotools.
+            fast: ``fast(iou_type, detections, progress)`` runs the fast backend.
             num_images: how many images are evaluated.
 
         Returns:
-            list: one result per metric; None with ``format_only`` (the files are kept).
+            list: per IoU type, the result and what the reference printed on the way.
         """
         name = type(self).__name__
-        if self.format_only:  # type: ignore[attr-defined]
-            self.results2json(preds, self.outfile_prefix)  # type: ignore[attr-defined]
-            print_log(
-                f'results are saved in {osp.dirname(self.outfile_prefix)}',  # type: ignore
-                logger='current')
-            return None
-        for metric in self.metrics:  # type: ignore[attr-defined]
-            if metric == 'segm' and preds and 'masks' not in preds[0]:
-                raise ValueError(f'{name}: metric "{metric}" asked for, but the predictions '
+        for iou_type in iou_types:
+            if iou_type == 'segm' and preds and 'masks' not in preds[0]:
+                raise ValueError(f'{name}: metric "{iou_type}" asked for, but the predictions '
                                  'have no "masks".')
         num_dets = sum(len(p['labels']) for p in preds)
-        stratified: List[StratifiedResult] = []
+        out: List[Tuple[ReferenceResult, str]] = []
         with contextlib.ExitStack() as stack:
             result_files: Dict[str, str] = {}
             if self.backend != FAST_BACKEND or self.outfile_prefix:  # type: ignore[attr-defined]
                 prefix = stack.enter_context(self.result_file_prefix())
                 result_files = self.results2json(preds, prefix)  # type: ignore[attr-defined]
-            for metric in self.metrics:  # type: ignore[attr-defined]
-                what = (f'{name} {metric} ({self.backend}): {num_images} images, '
+            for iou_type in iou_types:
+                what = (f'{name} {iou_type} ({self.backend}): {num_images} images, '
                         f'{num_dets} detections')
                 printed = io.StringIO()
                 with measure(what):
                     if self.backend == FAST_BACKEND:
-                        ref = self._run_fast(fast, metric, preds, num_images, num_dets)
+                        ref = self._run_fast(fast, iou_type, preds, num_images, num_dets)
                     else:
                         # pycocotools prints as it goes: route it into the log file.
                         with contextlib.redirect_stdout(printed):
-                            ref = reference(metric, result_files[metric])
-                print_log('\n' + printed.getvalue() + ref.summary, logger='current')
-                stratified.append(stratify_result(ref, stats, self.bins))
-        return stratified
+                            ref = reference(iou_type, result_files[iou_type])
+                out.append((ref, printed.getvalue()))
+        return out
 
     def _run_fast(self, fast: Callable, metric: str, preds: Sequence[dict], num_images: int,
                   num_dets: int) -> ReferenceResult:
@@ -266,13 +292,9 @@ class StratifiedMetricMixin:
         work_dir = runner_work_dir()
         return osp.join(work_dir, OUT_SUBDIR) if work_dir else None
 
-    def report(self, results: Sequence[StratifiedResult], dataset: str,
-               num_images: int) -> Dict[str, float]:
-        """Print the tables, write the files, and return the bin scalars to log.
-
-        Returns:
-            dict: ``{'{iou_type}_AP_bin_{label}': AP}`` for bins with an AP.
-        """
+    def report(self, results: Sequence[StratifiedResult], dataset: str, num_images: int) -> None:
+        """Print the tables and write the files: ``summary.json``, the per-class tables and,
+        with training counts, the per-class plot."""
         for result in results:
             print_log('\n' + format_tables(result), logger='current')
         out_dir = self.resolve_out_dir()
@@ -282,43 +304,36 @@ class StratifiedMetricMixin:
                 'stratified report is printed but not written.',
                 logger='current',
                 level=logging.WARNING)
-        else:
-            for result in results:
-                write_per_class(result.rows, out_dir, result.iou_type)
-                if self.plot:
-                    plot_per_class_ap(
-                        result.rows,
-                        osp.join(out_dir, f'{result.iou_type}_per_class_ap.png'),
-                        title=f'{dataset} {result.iou_type}: per-class AP')
-            path = write_summary(build_summary(results, dataset, num_images), out_dir)
-            print_log(f'Stratified evaluation written to {osp.dirname(path)}', logger='current')
-        scalars: Dict[str, float] = {}
+            return
         for result in results:
-            scalars.update({f'{result.iou_type}_{k}': v for k, v in result.scalars().items()})
-        return scalars
+            write_per_class(result.rows, out_dir, result.iou_type)
+            if self.plot and result.has_counts:
+                plot_per_class_ap(
+                    result.rows,
+                    osp.join(out_dir, f'{result.iou_type}_per_class_ap.png'),
+                    title=f'{dataset} {result.iou_type}: per-class AP')
+        path = write_summary(build_summary(results, dataset, num_images), out_dir)
+        print_log(f'Stratified evaluation written to {osp.dirname(path)}', logger='current')
 
-    def collect_results(self,
-                        results: Sequence[StratifiedResult],
-                        dataset: str,
-                        num_images: int,
-                        key_names: Optional[Mapping[str, str]] = None) -> Dict[str, float]:
-        """The metrics to return to MMEngine: headline values, then the report's bin scalars.
 
-        Args:
-            results: one stratified result per IoU type.
-            dataset: ``'lvis'`` or ``'coco'``, for the report.
-            num_images: how many images were evaluated.
-            key_names: renames of headline keys (e.g. COCO's ``AP`` -> ``mAP``).
+def extra_values(result: StratifiedResult, groups: bool) -> Dict[str, float]:
+    """Our keys beside the parent's, for one IoU type (values the reference leaves undefined
+    are left out).
 
-        Returns:
-            dict: ``{'{iou_type}_{name}': value}``; values the reference leaves undefined
-            (NaN) are left out.
-        """
-        eval_results: Dict[str, float] = OrderedDict()
-        for result in results:
-            for key, value in result.headline.items():
-                if not math.isnan(value):
-                    name = key_names.get(key, key) if key_names else key
-                    eval_results[f'{result.iou_type}_{name}'] = value
-        eval_results.update(self.report(results, dataset, num_images))
-        return eval_results
+    Args:
+        result: the stratified evaluation.
+        groups: whether to add the frequency groups' ``APr``/``APc``/``APf`` (COCO: the
+            parent has no such keys; LVIS: they are the parent's).
+
+    Returns:
+        dict: ``{iou}_{AP,AP50,...}_exact`` (the reference's unrounded values at its default
+        parameters), ``{iou}_APr``... when ``groups``, ``{iou}_AP_bin_{label}``.
+    """
+    iou = result.iou_type
+    out: Dict[str, float] = OrderedDict(
+        (f'{iou}_{key}_exact', value) for key, value in result.headline.items()
+        if not math.isnan(value))
+    if groups:
+        out.update((f'{iou}_{k}', v) for k, v in result.group_scalars().items())
+    out.update((f'{iou}_{k}', v) for k, v in result.scalars().items())
+    return out

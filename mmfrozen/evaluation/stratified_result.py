@@ -19,8 +19,10 @@ class StratifiedResult:
     Attributes:
         iou_type: ``'bbox'`` or ``'segm'``.
         headline: the reference's AP, AP50, ... (NaN where it has no value).
-        bins: per bin of training instances ``{"AP", "num_classes", "num_classes_evaluated"}``.
-        frequency_groups: the same per frequency group ``r``/``c``/``f`` (training images).
+        bins: per bin of training instances ``{"AP", "num_classes", "num_classes_evaluated"}``
+            (empty without training counts).
+        frequency_groups: the same per frequency group ``r``/``c``/``f`` (training images;
+            empty where no category's group is known).
         rows: per-class rows with the fields of :data:`PER_CLASS_FIELDS`.
     """
     iou_type: str
@@ -38,16 +40,33 @@ class StratifiedResult:
         return {f'AP_bin_{label}': value['AP'] for label, value in self.bins.items()
                 if not np.isnan(value['AP'])}
 
+    def group_scalars(self) -> Dict[str, float]:
+        """Frequency-group APs as scalars, e.g. ``{'APr': 0.1}`` (empty groups left out)."""
+        return {f'AP{group}': value['AP'] for group, value in self.frequency_groups.items()
+                if not np.isnan(value['AP'])}
 
-def stratify_result(ref: ReferenceResult, stats: Mapping[int, CategoryStats],
-                    bins: Sequence[Bin]) -> StratifiedResult:
+    @property
+    def has_counts(self) -> bool:
+        """Whether the rows carry training counts (and the bins are computed)."""
+        return bool(self.bins)
+
+
+def stratify_result(ref: ReferenceResult,
+                    stats: Optional[Mapping[int, CategoryStats]],
+                    bins: Sequence[Bin],
+                    frequencies: Optional[Mapping[int, str]] = None,
+                    names: Optional[Mapping[int, str]] = None) -> StratifiedResult:
     """Per-class AP and AP per bin of training instances and per frequency group.
 
     Args:
         ref: the reference's evaluation.
         stats: training statistics per category id; a category without an entry counts as
-            having no training annotations.
+            having no training annotations. None: no counts, so no bins (the rows' counts are
+            None).
         bins: bins of training instances (see :func:`~mmfrozen.evaluation.stratify.normalize_bins`).
+        frequencies: each category's frequency group where the ground truth gives it (LVIS);
+            else the one of ``stats`` (none without either: no groups).
+        names: category names, for the rows of categories without statistics.
 
     Returns:
         StratifiedResult: rows in the reference's category order.
@@ -60,17 +79,23 @@ def stratify_result(ref: ReferenceResult, stats: Mapping[int, CategoryStats],
     bin_of: Dict[int, Optional[str]] = {}
     group_of: Dict[int, Optional[str]] = {}
     for idx, cat_id in enumerate(ref.cat_ids):
-        cat = stats.get(cat_id)
-        images = cat.train_images if cat else 0
-        instances = cat.train_instances if cat else 0
+        cat = stats.get(cat_id) if stats is not None else None
+        images = cat.train_images if cat else (0 if stats is not None else None)
+        instances = cat.train_instances if cat else (0 if stats is not None else None)
         per_class[cat_id] = float(ap[idx])
-        bin_of[cat_id] = assign_bin(instances, bins)
-        group_of[cat_id] = cat.frequency if cat else 'r'
-        rows.append(dict(category_id=cat_id, name=cat.name if cat else str(cat_id),
-                         frequency=group_of[cat_id], train_images=images,
+        if stats is not None:
+            bin_of[cat_id] = assign_bin(instances, bins)
+        group = frequencies.get(cat_id) if frequencies else None
+        if group is None and stats is not None:
+            group = cat.frequency if cat else 'r'
+        group_of[cat_id] = group
+        name = cat.name if cat else (names or {}).get(cat_id, str(cat_id))
+        rows.append(dict(category_id=cat_id, name=name, frequency=group, train_images=images,
                          train_instances=instances, AP=float(ap[idx]),
                          AP50=float(ap50[idx]) if ap50 is not None else float('nan')))
+    known_groups = any(g is not None for g in group_of.values())
     return StratifiedResult(
         iou_type=ref.iou_type, headline=dict(ref.headline),
-        bins=group_ap(per_class, bin_of, bin_labels(bins)),
-        frequency_groups=group_ap(per_class, group_of, FREQUENCY_GROUPS), rows=rows)
+        bins=group_ap(per_class, bin_of, bin_labels(bins)) if stats is not None else {},
+        frequency_groups=group_ap(per_class, group_of, FREQUENCY_GROUPS) if known_groups else {},
+        rows=rows)

@@ -2,7 +2,7 @@
 
 Every number (headline, bins, frequency groups, per-class AP and AP50, the precision array) is
 compared with LVISEval run on the same files, for the full set and a subset of images, boxes
-and masks.
+and masks. (That it keeps LVISMetric's keys and values: test_lvis_metric_contract.py.)
 """
 import json
 
@@ -37,9 +37,11 @@ def assert_equal_to_reference(results, summary, rows, ref: LVISEval, iou_type: s
     for key in HEADLINE:
         assert close(summary[iou_type][key], ref.results[key]), key
         if ref.results[key] != -1:
-            assert abs(results[f'lvis/{iou_type}_{key}'] - ref.results[key]) <= 1e-9, key
+            assert abs(results[f'lvis/{iou_type}_{key}_exact'] - ref.results[key]) <= 1e-9, key
         else:
-            assert f'lvis/{iou_type}_{key}' not in results
+            assert f'lvis/{iou_type}_{key}_exact' not in results
+        # LVISMetric's key: lvis-api's value (-1 included) to 3 decimals, on these images
+        assert results[f'lvis/{iou_type}_{key}'] == float(f'{ref.results[key]:.3f}'), key
     per_class = reference_per_class_ap(ref)
     for label in ('1-10', '11-100', '101-1000', '>1000', '0'):
         members = [c for c, b in EXPECTED_BIN.items() if b == label]
@@ -170,7 +172,7 @@ def test_missing_frequency_is_computed_with_a_warning(lvis_files, tmp_path, with
             no_freq, train_path, preds, str(tmp_path / 'out'), metric=('bbox', ))
     ref = lvis_reference(val_path, reference_json(preds, val_path, 'bbox'), 'bbox')
     for key in ('AP', 'APr', 'APc', 'APf'):
-        assert abs(results[f'lvis/bbox_{key}'] - ref.results[key]) <= 1e-9
+        assert abs(results[f'lvis/bbox_{key}_exact'] - ref.results[key]) <= 1e-9
 
 
 def test_counts_come_from_the_val_files_categories_without_train_ann_file(lvis_files, tmp_path):
@@ -191,7 +193,9 @@ def test_counts_come_from_the_val_files_categories_without_train_ann_file(lvis_f
     assert f'per-class training counts from the training annotation file {train_path!r}' in log
 
 
-def test_no_counts_and_no_train_ann_file_names_both(lvis_files, tmp_path):
+def test_without_counts_the_bins_are_left_out_with_one_log_line(lvis_files, tmp_path):
+    """No train_ann_file and categories without "instance_count": lvis-api's numbers and the
+    frequency groups (the file's "frequency"), no bins, and the log says why, once."""
     val_path, _ = lvis_files
     with open(val_path) as f:
         data = json.load(f)
@@ -200,10 +204,26 @@ def test_no_counts_and_no_train_ann_file_names_both(lvis_files, tmp_path):
     no_counts = str(tmp_path / 'val_no_counts.json')
     with open(no_counts, 'w') as f:
         json.dump(data, f)
-    with pytest.raises(
-            ValueError, match=r'val_no_counts\.json.*"instance_count".*'
-            r'train_ann_file'):
-        run_metric(no_counts, None, make_predictions(no_counts), str(tmp_path), metric=('bbox', ))
+    log_file = str(tmp_path / 'run.log')
+    MMLogger.get_instance('lvis-no-counts', log_file=log_file)
+    preds = make_predictions(no_counts)
+    out = tmp_path / 'out'
+    for _ in range(2):  # two evaluations (epochs), one log line
+        results, summary = run_metric(no_counts, None, preds, str(out), metric=('bbox', ))
+    ref = lvis_reference(val_path, reference_json(preds, val_path, 'bbox'), 'bbox')
+    for key in HEADLINE:
+        assert close(results.get(f'lvis/bbox_{key}_exact'), ref.results[key]), key
+        assert results[f'lvis/bbox_{key}'] == float(f'{ref.results[key]:.3f}'), key
+    assert not [k for k in results if '_AP_bin_' in k]
+    assert summary['bbox']['bins'] == {}
+    for group, key in (('r', 'APr'), ('c', 'APc'), ('f', 'APf')):
+        assert close(summary['bbox']['frequency_groups'][group]['AP'], ref.results[key])
+    rows = json.loads((out / 'bbox_per_class.json').read_text())
+    assert all(r['train_instances'] is None and r['frequency'] in 'rcf' for r in rows)
+    with open(log_file) as f:
+        log = f.read()
+    assert log.count('the AP by bins of training annotations is left out') == 1
+    assert 'val_no_counts.json have no "image_count" and "instance_count"' in log
 
 
 @pytest.mark.parametrize('backend', BACKENDS)
