@@ -69,7 +69,10 @@ class CocoStratifiedMetric(StratifiedMetricMixin, CocoMetric):
     The one deliberate difference: only the evaluated images count. ``CocoMetric`` sets
     ``params.imgIds`` to every image of the annotation file, so evaluating part of it scores
     the others as misses; here ``params.imgIds`` is the evaluated images, for the proposal
-    metrics too. On a whole annotation file the values are ``CocoMetric``'s.
+    metrics too. On a whole annotation file the values are ``CocoMetric``'s. (One more fix,
+    of a slip: with ``classwise``, ``CocoMetric`` names pycocotools' k-th class by sorted id
+    after the k-th of ``cat_ids``; where an annotation file lists its categories out of id
+    order, ours names each class's AP after its own class. COCO's files list them in order.)
 
     Args:
         ann_file: the COCO-format annotation file of the evaluated images; None: the ground

@@ -69,7 +69,10 @@ class LVISStratifiedMetric(StratifiedMetricMixin, LVISMetric):
     annotation file scores every image of it (the others as misses); here
     ``params.img_ids`` is the evaluated images (and ``proposal_fast`` pairs each image's
     proposals with its own ground truth). On a whole annotation file the values are
-    ``LVISMetric``'s.
+    ``LVISMetric``'s. (One more fix, of a slip: with ``classwise``, ``LVISMetric`` names
+    lvis-api's k-th class by sorted id after the file's k-th category; where a file lists its
+    categories out of id order, ours names each class's AP after its own class. LVIS v1's
+    files list them in order.)
 
     Args:
         ann_file: the LVIS annotation file of the evaluated images (``bbox``, ``segm`` and

@@ -1,5 +1,6 @@
 """Hand-made LVIS/COCO ground truth and predictions, and the references, for the tests of the
-stratified metrics (LVIS, COCO, VOC, the shared loop, the distributed run).
+stratified metrics (LVIS, COCO, VOC, the shared loop, the distributed run), and the tools of
+their drop-in contract with MMDetection's metrics (the same scenario through both).
 
 The ground truth has categories in every bin and frequency group (one without training
 annotations), non-contiguous ids listed out of order, negative and not-exhaustive category
@@ -10,8 +11,10 @@ import copy
 import io
 import json
 import math
+import os
 import os.path as osp
-from typing import Any, Callable, Dict, List, NamedTuple, Sequence, Tuple
+import uuid
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import pycocotools.mask as mask_utils
@@ -22,6 +25,7 @@ from pycocotools.cocoeval import COCOeval
 
 import mmfrozen  # noqa: F401  applies the lvis-api NumPy fix, registers the metrics
 from mmdet.registry import METRICS
+from mmengine.logging import MMLogger
 
 SIZE = 128
 # category id -> (training images, training instances); listed out of id order on purpose.
@@ -333,3 +337,167 @@ def run_stratified(metric_type: str, reference: Callable, files: Tuple[str, str]
     return StratifiedRun(results, summary, rows,
                          reference(val_path, preds_list, iou_type, img_ids=img_ids), preds,
                          preds_list)
+
+
+# --- Drop-in contract: our metric and MMDetection's on the same inputs --------------------
+
+#: The one-image scenario of MMDetection's metric tests: class names, boxes (xyxy) and labels.
+ONE_IMAGE_CLASSES = ['car', 'bicycle']
+ONE_IMAGE_BOXES = [[50, 60, 70, 80], [100, 120, 130, 150], [150, 160, 190, 200],
+                   [250, 260, 350, 360]]
+ONE_IMAGE_LABELS = [0, 0, 1, 0]
+
+
+def _corner_rle() -> Dict[str, Any]:
+    mask = np.zeros((10, 10), order='F', dtype=np.uint8)
+    mask[:5, :5] = 1
+    rle = mask_utils.encode(mask)
+    return dict(size=rle['size'], counts=rle['counts'].decode())
+
+
+def write_one_image_file(path: str, lvis: bool = False) -> str:
+    """One 640x640 image holding :data:`ONE_IMAGE_BOXES` as ground truth, each with a 10x10
+    RLE mask, as MMDetection's metric tests set it up.
+
+    Args:
+        path: the JSON file to write.
+        lvis: LVIS format: category ids from 1, ``frequency`` and ``image_count`` (no
+            ``instance_count``: no training counts), the images' federated fields.
+
+    Returns:
+        str: ``path``.
+    """
+    offset = 1 if lvis else 0
+    image = dict(id=0, width=640, height=640, file_name='0.jpg')
+    if lvis:
+        image.update(neg_category_ids=[], not_exhaustive_category_ids=[])
+    anns = []
+    for k, ((x1, y1, x2, y2), label) in enumerate(zip(ONE_IMAGE_BOXES, ONE_IMAGE_LABELS)):
+        anns.append(dict(id=k + 1, image_id=0, category_id=label + offset,
+                         bbox=[x1, y1, x2 - x1, y2 - y1], area=(x2 - x1) * (y2 - y1),
+                         iscrowd=0, segmentation=_corner_rle()))
+    cats = [dict(id=k + offset, name=name) for k, name in enumerate(ONE_IMAGE_CLASSES)]
+    if lvis:
+        cats[0].update(frequency='c', image_count=64)
+        cats[1].update(frequency='f', image_count=364)
+    with open(path, 'w') as f:
+        json.dump(dict(images=[image], annotations=anns, categories=cats), f)
+    return path
+
+
+def one_image_sample(empty: bool = False, with_instances: bool = False) -> Dict[str, Any]:
+    """What a detector hands the metric for that image: every box found (or none); integer
+    boxes, as in MMDetection's tests.
+
+    Args:
+        empty: no detections at all.
+        with_instances: add the image's ground truth as a data set gives it (``instances``),
+            for a metric without ``ann_file``.
+    """
+    n = 0 if empty else len(ONE_IMAGE_BOXES)
+    masks = np.zeros((n, 10, 10), dtype=np.uint8)
+    masks[:, :5, :5] = 1
+    sample = dict(
+        img_id=0,
+        ori_shape=(640, 640),
+        pred_instances=dict(
+            bboxes=torch.tensor(ONE_IMAGE_BOXES[:n], dtype=torch.int64).reshape(-1, 4),
+            scores=torch.tensor([1.0, 0.98, 0.96, 0.95][:n], dtype=torch.float64),
+            labels=torch.tensor(ONE_IMAGE_LABELS[:n], dtype=torch.int64),
+            masks=torch.from_numpy(masks)))
+    if with_instances:
+        sample['instances'] = [
+            dict(bbox_label=label, bbox=box, ignore_flag=0, mask=_corner_rle())
+            for box, label in zip(ONE_IMAGE_BOXES, ONE_IMAGE_LABELS)
+        ]
+    return sample
+
+
+class Outcome(NamedTuple):
+    """What one metric did with a scenario."""
+    results: Optional[dict]  # evaluate()'s metrics; None if it raised
+    error: Optional[BaseException]  # what it raised (building or evaluating)
+    files: Dict[str, Any]  # the JSON files it wrote under its outfile_prefix, loaded
+    log: str  # what it logged
+
+
+def _written(folder: str) -> Dict[str, Any]:
+    files = {}
+    if osp.isdir(folder):
+        for name in sorted(os.listdir(folder)):
+            with open(osp.join(folder, name)) as f:
+                content = json.load(f)
+            if isinstance(content, dict):
+                content.pop('info', None)  # a converted ground truth's creation time
+            files[name] = content
+    return files
+
+
+def evaluate_metric(cfg: Dict[str, Any], samples: Sequence[Dict[str, Any]],
+                    classes: Sequence[str], work_dir: str) -> Outcome:
+    """Build a metric from ``cfg``, feed it ``samples`` and evaluate, catching what it raises.
+
+    ``outfile_prefix='<name>'`` in ``cfg`` is put under ``<work_dir>/files/``; the metric logs
+    to ``<work_dir>/log.txt``.
+    """
+    cfg = copy.deepcopy(dict(cfg))
+    files_dir = osp.join(work_dir, 'files')
+    os.makedirs(files_dir, exist_ok=True)
+    if cfg.get('outfile_prefix'):
+        cfg['outfile_prefix'] = osp.join(files_dir, cfg['outfile_prefix'])
+    log_file = osp.join(work_dir, 'log.txt')
+    MMLogger.get_instance(f'contract-{uuid.uuid4().hex}', log_file=log_file)
+    results, error = None, None
+    try:
+        metric = METRICS.build(cfg)
+        metric.dataset_meta = dict(classes=list(classes))
+        metric.process({}, copy.deepcopy(list(samples)))
+        results = metric.evaluate(len(samples))
+    except Exception as err:  # noqa: BLE001  compared with the parent's
+        error = err
+    with open(log_file) as f:
+        log = f.read()
+    return Outcome(results, error, _written(files_dir), log)
+
+
+def evaluate_both(parent_type: str, ours_type: str, samples: Sequence[Dict[str, Any]],
+                  classes: Sequence[str], work_dir: str, ours: Optional[Dict[str, Any]] = None,
+                  **kwargs: Any) -> Tuple[Outcome, Outcome]:
+    """MMDetection's metric and ours, on the same samples and arguments (``ours`` adds ours,
+    e.g. the backend; the report goes to ``<work_dir>/ours/report``)."""
+    parent = evaluate_metric(dict(type=parent_type, **kwargs), samples, classes,
+                             osp.join(work_dir, 'parent'))
+    ours_cfg = dict(type=ours_type, out_dir=osp.join(work_dir, 'ours', 'report'), **kwargs)
+    ours_cfg.update(ours or {})
+    return parent, evaluate_metric(ours_cfg, samples, classes, osp.join(work_dir, 'ours'))
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equal, NaN equal to NaN."""
+    both_nan = all(isinstance(v, (float, np.floating)) and math.isnan(v) for v in (a, b))
+    return both_nan or a == b
+
+
+def assert_drop_in(parent: Outcome, ours: Outcome, same_message: bool = True) -> None:
+    """Ours did what the parent did: the same error (type, and message), or every key and
+    value the parent returned (ours may add keys), and the same files with the same content.
+    """
+    if parent.error is not None:
+        assert type(ours.error) is type(parent.error), (parent.error, ours.error)
+        if same_message:
+            assert str(ours.error) == str(parent.error), (parent.error, ours.error)
+        return
+    assert ours.error is None, ours.error
+    missing = {k: v for k, v in parent.results.items() if k not in ours.results}
+    assert not missing, f'keys the parent returns that ours does not: {missing}'
+    different = {k: (v, ours.results[k]) for k, v in parent.results.items()
+                 if not same_value(v, ours.results[k])}
+    assert not different, f'(parent, ours) differ: {different}'
+    assert list(ours.files) == list(parent.files)
+    for name, content in parent.files.items():
+        assert ours.files[name] == content, name
+
+
+def log_lines(log: str, marker: str) -> List[str]:
+    """The log's lines holding ``marker``, without their time stamps."""
+    return [line[line.index(marker):] for line in log.splitlines() if marker in line]
