@@ -86,10 +86,31 @@ def test_finetuned_config_trains_one_step_backbone_included(generated):
     assert any(k.startswith('neck.') for k in changed)
 
 
-def test_a_model_without_a_pyramid_is_refused_naming_its_strides():
+def _tool():
+    """The tool's module, loaded from its file as ``python TOOL`` runs it."""
     spec = importlib.util.spec_from_file_location('frozen_config_for', TOOL)
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
+    return tool
+
+
+def test_a_model_without_a_pyramid_is_refused_naming_its_strides():
     with pytest.raises(ValueError, match=r'vit_tiny_patch16_224: timm gives features at '
                                          r'strides \[16, 16'):
-        tool.feature_levels('vit_tiny_patch16_224')
+        _tool().feature_levels('vit_tiny_patch16_224')
+
+
+def test_the_shipped_timm_pair_is_what_the_tool_writes(tmp_path):
+    """configs/classifiers/'s timm ConvNeXt-T pair resolves to the tool's pair for
+    convnext_tiny.fb_in1k plus the drop-path rate of MMDetection's ConvNeXt-T configs."""
+    from mmfrozen.shipped_configs import config_path
+    texts = _tool().render('convnext_tiny.fb_in1k', 'faster-rcnn', 'coco', str(tmp_path))
+    for name, text in texts.items():
+        (tmp_path / name).write_text(text)
+    for arm, name in zip(('finetune', 'frozen'), texts):
+        generated = Config.fromfile(str(tmp_path / name)).to_dict()
+        shipped = Config.fromfile(config_path(
+            f'classifiers/faster-rcnn_convnext-t-timm-{arm}_fpn_1x_coco.py')).to_dict()
+        backbone = generated['model']['backbone']
+        (backbone['module'] if arm == 'frozen' else backbone)['drop_path_rate'] = 0.4
+        assert generated == shipped, arm
