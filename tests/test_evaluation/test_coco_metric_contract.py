@@ -157,15 +157,21 @@ def hand_made_run(tmp_path, val, train, backend, **kwargs):
                 **kwargs)
 
 
-@pytest.mark.parametrize('backend', BACKENDS)
-@pytest.mark.parametrize('setting', [
-    dict(),
-    # CocoMetric's parameters reach every number: thresholds other than the defaults, limits
-    # below the predictions per image and out of order (pycocotools keeps the last one)
-    dict(iou_thrs=np.array([0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8]), proposal_nums=(10, 100, 3),
-         metric_items=['mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l', 'AR@100', 'AR@300',
-                       'AR@1000', 'AR_s@1000', 'AR_m@1000', 'AR_l@1000']),
-], ids=['defaults', 'iou_thrs-proposal_nums-all_items'])
+CUSTOM = dict(
+    iou_thrs=np.array([0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8]),
+    proposal_nums=(10, 100, 3),
+    metric_items=['mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l', 'AR@100', 'AR@300',
+                  'AR@1000', 'AR_s@1000', 'AR_m@1000', 'AR_l@1000'])
+
+
+# CocoMetric's parameters reach every number (CUSTOM): IoU thresholds other than the defaults,
+# detection limits below the predictions per image and out of order (pycocotools keeps the
+# last one), every item
+@pytest.mark.parametrize('backend, setting', [('faster-coco-eval', {}),
+                                              ('faster-coco-eval', CUSTOM),
+                                              ('pycocotools', CUSTOM)],
+                         ids=['defaults-faster-coco-eval', 'custom-faster-coco-eval',
+                              'custom-pycocotools'])
 def test_hand_made_set(hand_made, tmp_path, backend, setting):
     """Values that are not all 1.0: misses, false positives, a crowd box, 12 images."""
     parent, ours = hand_made_run(tmp_path, hand_made['sorted'], hand_made['train'], backend,
