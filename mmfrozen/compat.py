@@ -1,32 +1,53 @@
 """Fixes that let the pinned OpenMMLab stack run on current releases.
 
 Every fix in mmfrozen for a third-party bug or incompatibility lives here, is applied once by
-``import mmfrozen`` (:func:`apply_all`) where the installed versions need it (each has a version
-or feature check, :data:`FIXES`; each one applied is logged once at debug level on the
-``mmfrozen`` logger), and has a test in ``tests/test_compat.py`` that fails without it. Each says
-which release it is for, so that it can be dropped when the stack moves.
+``import mmfrozen`` (:func:`apply_all`), and has a test that fails without it (``docs/fixes.md``
+names them). Each :class:`Fix` in :data:`FIXES` states the versions that need it, and is applied
+only where both hold:
 
-=====================  ==========================================================================
-fix                    why
-=====================  ==========================================================================
-checkpoint globals     torch>=2.6 loads with ``weights_only=True`` and mmengine 0.10.7 calls
-                       ``torch.load`` without ``weights_only``: it then refuses its own
-                       checkpoints (resume breaks). We allow exactly the classes an MMEngine
-                       checkpoint holds, and nothing that runs code.
-lvis ``np.float``      lvis 0.5.3 (PyPI) calls ``np.float``, removed in NumPy 1.24/2.
-CPU ``pytorch``        mmengine 0.10.7's launcher calls ``torch.cuda.set_device`` even for the
-launcher               gloo backend, which fails on a CPU build of torch.
-CPU DDP                mmengine's runner wraps the model with ``device_ids=[LOCAL_RANK]``, which
-                       DDP refuses for a model on the CPU.
-``mmdet::`` bases      mmengine 0.10.7 finds installed packages through ``pkg_resources``, which
-                       setuptools>=81 no longer ships.
-torchvision without   a torchvision wheel built for another torch (PyPI's 0.28 for torch 2.13 is
-its C++ ops            linked to the CUDA build) cannot load its ops here, and 0.28 registers fake
-                       kernels for ``torchvision::nms``/``qnms`` unconditionally, which torch
-                       2.13 refuses for undefined operators: ``import torchvision`` (and so
-                       ``import timm``) fails. We define those two operators, without kernels,
-                       so that its Python part imports; calling them still fails, naming them.
-=====================  ==========================================================================
+1. the installed versions are inside its range (:meth:`Fix.in_range`: every requirement of
+   :attr:`Fix.versions` holds for the version ``importlib.metadata`` reports; a package that is
+   not installed is outside, unless the requirement says ``or absent``);
+2. its feature check (:attr:`Fix.needed`) finds the problem in the installed code.
+
+Each one applied is logged once at debug level on the ``mmfrozen`` logger. A release outside a
+range needs the fix checked again (and the range widened) or dropped. The names below are those
+``MMFROZEN_NO_COMPAT`` takes (:func:`apply_all`).
+
+==========================  ========================  ============================================
+fix                         versions that need it     why
+==========================  ========================  ============================================
+allow_mmengine_checkpoints  torch>=2.6,               torch>=2.6 loads with ``weights_only=True``
+                            mmengine<=0.10.7          and mmengine calls ``torch.load`` without
+                                                      ``weights_only``: it refuses its own
+                                                      checkpoints (resume breaks). We allow
+                                                      exactly the classes an MMEngine checkpoint
+                                                      holds, and nothing that runs code.
+patch_lvis_numpy            lvis<=0.5.3,              lvis 0.5.3 (PyPI) calls ``np.float``,
+                            numpy>=1.24               removed in NumPy 1.24; only ``lvis.eval``
+                                                      gets it back.
+patch_cpu_launcher          mmengine<=0.10.7          mmengine's ``pytorch`` launcher calls
+                                                      ``torch.cuda.set_device`` even for gloo,
+                                                      which fails on a CPU build of torch.
+patch_cpu_ddp               mmengine<=0.10.7          mmengine's runner wraps the model with
+                                                      ``device_ids=[LOCAL_RANK]``, which DDP
+                                                      refuses for a model on the CPU.
+patch_package_lookup        mmengine<=0.10.7,         ``mmdet::`` bases: mmengine finds packages
+                            setuptools>=81 or absent  through ``pkg_resources``, which
+                                                      setuptools>=81 no longer ships (nor does an
+                                                      environment without setuptools).
+define_torchvision_ops      torchvision>=0.19,<0.29   a torchvision built for another torch
+                                                      (PyPI's 0.28 for torch 2.13 is linked to
+                                                      the CUDA build) cannot load its C++ ops
+                                                      here, and 0.19-0.28 register fake kernels
+                                                      for ``torchvision::nms``/``qnms``
+                                                      regardless, which torch refuses for
+                                                      undefined operators: ``import torchvision``
+                                                      (and so ``import timm``) fails. We define
+                                                      the two operators, without kernels, so that
+                                                      its Python part imports; calling them still
+                                                      fails, naming them.
+==========================  ========================  ============================================
 """
 import functools
 import importlib.metadata
@@ -38,10 +59,11 @@ import os.path as osp
 import pickle
 import sys
 import types
-from typing import Any, Callable, List, NamedTuple
+from typing import Any, Callable, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 import torch
+from packaging.requirements import Requirement
 
 _APPLIED: List[str] = []
 
@@ -309,7 +331,7 @@ def define_torchvision_ops() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# which fixes the installed versions need
+# feature checks: does the installed code have the problem
 # --------------------------------------------------------------------------------------------
 def _source_mentions(obj: Any, text: str) -> bool:
     try:
@@ -392,24 +414,82 @@ def torchvision_ops_do_not_load() -> bool:
     return not libraries
 
 
+# --------------------------------------------------------------------------------------------
+# which versions need a fix
+# --------------------------------------------------------------------------------------------
+#: The end of a requirement in :attr:`Fix.versions` under which an absent package is in range.
+OR_ABSENT = ' or absent'
+
+
+def installed_version(package: str) -> Optional[str]:
+    """The installed version of the distribution ``package``, as ``importlib.metadata`` has it.
+
+    Args:
+        package: a distribution name, e.g. ``'mmengine'``.
+
+    Returns:
+        str or None: its version, or None where it is not installed.
+    """
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def requirement_holds(requirement: str) -> bool:
+    """Whether the installed version of a package satisfies ``requirement``.
+
+    Args:
+        requirement: a distribution name and PEP 440 specifiers, ``'torch>=2.6'``, optionally
+            ending in ``' or absent'``. Pre-releases and local builds (``2.13.0+cpu``) count as
+            their version.
+
+    Returns:
+        bool: the installed version is inside the specifiers; for an absent package, whether
+        the requirement ends in ``' or absent'``.
+    """
+    absent_ok = requirement.endswith(OR_ABSENT)
+    parsed = Requirement(requirement[:-len(OR_ABSENT)] if absent_ok else requirement)
+    version = installed_version(parsed.name)
+    if version is None:
+        return absent_ok
+    return parsed.specifier.contains(version, prereleases=True)
+
+
 class Fix(NamedTuple):
-    """A fix, the check that says whether the installed versions need it, and why."""
+    """A fix, the versions that need it, the check that the installed code does, and why.
+
+    Attributes:
+        apply: applies the fix, once.
+        versions: requirements that must all hold (:func:`requirement_holds`) for the fix to
+            apply: the releases known to have the problem.
+        needed: the feature check, true where the installed code has the problem.
+        why: one line for the debug log.
+    """
     apply: Callable[[], None]
+    versions: Tuple[str, ...]
     needed: Callable[[], bool]
     why: str
 
+    def in_range(self) -> bool:
+        """Whether the installed versions are inside every requirement of :attr:`versions`."""
+        return all(requirement_holds(requirement) for requirement in self.versions)
+
 
 FIXES = (
-    Fix(allow_mmengine_checkpoints, torch_loads_weights_only_and_mmengine_does_not_ask,
+    Fix(allow_mmengine_checkpoints, ('torch>=2.6', 'mmengine<=0.10.7'),
+        torch_loads_weights_only_and_mmengine_does_not_ask,
         'torch.load defaults to weights_only=True and mmengine does not pass it'),
-    Fix(patch_lvis_numpy, lvis_needs_np_float, 'lvis calls np.float, gone from this NumPy'),
-    Fix(patch_cpu_launcher, launcher_sets_cuda_device_without_cuda,
+    Fix(patch_lvis_numpy, ('lvis<=0.5.3', 'numpy>=1.24'), lvis_needs_np_float,
+        'lvis calls np.float, gone from this NumPy'),
+    Fix(patch_cpu_launcher, ('mmengine<=0.10.7', ), launcher_sets_cuda_device_without_cuda,
         "mmengine's pytorch launcher calls torch.cuda.set_device and this torch has no GPU"),
-    Fix(patch_cpu_ddp, runner_passes_device_ids_without_cuda,
+    Fix(patch_cpu_ddp, ('mmengine<=0.10.7', ), runner_passes_device_ids_without_cuda,
         'mmengine wraps DDP with device_ids and this torch has no GPU'),
-    Fix(patch_package_lookup, mmengine_needs_missing_pkg_resources,
+    Fix(patch_package_lookup, ('mmengine<=0.10.7', 'setuptools>=81' + OR_ABSENT),
+        mmengine_needs_missing_pkg_resources,
         'mmengine looks packages up with pkg_resources, which is not installed'),
-    Fix(define_torchvision_ops, torchvision_ops_do_not_load,
+    Fix(define_torchvision_ops, ('torchvision>=0.19,<0.29', ), torchvision_ops_do_not_load,
         "torchvision's C++ ops do not load into this torch, and it registers fake kernels "
         'for two of them regardless'),
 )
@@ -418,7 +498,8 @@ logger = logging.getLogger('mmfrozen')
 
 
 def apply_all() -> List[str]:
-    """Apply, once, every fix that the installed versions need (``import mmfrozen`` does this).
+    """Apply, once, every fix whose range the installed versions are in and whose check finds
+    the problem (``import mmfrozen`` does this).
 
     Set ``MMFROZEN_NO_COMPAT=1`` to skip them all, or to a comma-separated list of fix names to
     skip those only, e.g. to check that one is still needed (where torchvision cannot load its
@@ -433,7 +514,10 @@ def apply_all() -> List[str]:
     skipped = {name.strip() for name in skip.split(',') if name.strip()}
     for fix in FIXES:
         name = fix.apply.__name__
-        if name not in _APPLIED and name not in skipped and fix.needed():
+        if name in _APPLIED or name in skipped:
+            continue
+        if fix.in_range() and fix.needed():  # the range first: the checks read mmengine's code
             fix.apply()
-            logger.debug('mmfrozen.compat applied %s: %s', name, fix.why)
+            logger.debug('mmfrozen.compat applied %s: %s (%s)', name, fix.why,
+                         ', '.join(fix.versions))
     return list(_APPLIED)

@@ -1,18 +1,22 @@
 """Each fix in mmfrozen.compat works, and is still needed (it fails without it)."""
+import importlib
+import importlib.metadata
+import itertools
 import os
 import os.path as osp
 import pickle
 import subprocess
 import sys
 import textwrap
-from typing import Union
+from typing import List, Optional, Union
 
 import pytest
 import torch
-from mmfrozen.testing import TINY_FASTER_RCNN, tool_env
+from packaging.requirements import Requirement
+
 import mmfrozen
 from mmfrozen import compat
-
+from mmfrozen.testing import TINY_FASTER_RCNN, tool_env
 
 # Every fix but the one that lets torchvision (hence mmfrozen, through timm/mmpretrain) import.
 ALL_BUT_TORCHVISION = ','.join(fix.apply.__name__ for fix in compat.FIXES
@@ -29,13 +33,14 @@ def run_snippet(code: str, *, no_compat: Union[bool, str] = False) -> subprocess
 
 
 def test_import_applies_exactly_the_fixes_this_stack_needs():
-    """Each fix is applied where its check says the installed versions need it, and only then.
+    """Each fix is applied where the installed versions are in its range and its check finds the
+    problem, and only then.
 
     On this stack (torch>=2.6, NumPy 2, mmengine 0.10.7, a CPU build of torch, setuptools<81 so
     pkg_resources is still there) that is every fix but the pkg_resources one; the test of that
     fix below imports mmfrozen where pkg_resources is missing.
     """
-    needed = [fix.apply.__name__ for fix in compat.FIXES if fix.needed()]
+    needed = [fix.apply.__name__ for fix in compat.FIXES if fix.in_range() and fix.needed()]
     assert mmfrozen.compat.apply_all() == needed
     import numpy as np
     expected = {'allow_mmengine_checkpoints': tuple(map(int, torch.__version__.split('.')[:2]))
@@ -60,6 +65,116 @@ def test_each_applied_fix_is_logged_once_at_debug_level():
     assert lines and all(line.startswith('mmfrozen DEBUG') for line in lines)
     names = [line.split('applied ')[1].split(':')[0] for line in lines]
     assert len(names) == len(set(names)) == len(mmfrozen.compat.apply_all())
+    ranges = {fix.apply.__name__: ', '.join(fix.versions) for fix in compat.FIXES}
+    assert all(line.endswith(f'({ranges[name]})') for name, line in zip(names, lines))
+
+
+# ---------------------------------------------------------------------------------------------
+# version ranges
+# ---------------------------------------------------------------------------------------------
+FIX_NAMES = [fix.apply.__name__ for fix in compat.FIXES]
+PACKAGE_LOOKUP = 'patch_package_lookup'
+
+
+def _requirements(fix: compat.Fix) -> List[Requirement]:
+    return [Requirement(r[:-len(compat.OR_ABSENT)] if r.endswith(compat.OR_ABSENT) else r)
+            for r in fix.versions]
+
+
+def _module_version(distribution: str) -> Optional[str]:
+    """The version the package's module itself reports (lvis has none: its metadata's), a
+    second source beside the ``importlib.metadata`` lookup that the fixes use."""
+    try:
+        module = importlib.import_module(distribution)
+    except ImportError:
+        return None
+    return getattr(module, '__version__', None) or importlib.metadata.version(distribution)
+
+
+def _table_versions(name: str) -> str:
+    """The versions column of the fix's row in compat's docstring table (columns 28-53)."""
+    lines = compat.__doc__.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.split(' ', 1)[0] == name)
+    rows = [lines[first]] + list(itertools.takewhile(
+        lambda line: line.strip() and not line[:28].strip(), lines[first + 1:]))
+    return ' '.join(' '.join(row[28:54].split()) for row in rows if row[28:54].strip())
+
+
+@pytest.mark.parametrize('fix', compat.FIXES, ids=FIX_NAMES)
+def test_fix_states_its_range_in_the_record_and_both_docs(fix, repo_root):
+    """Each range is a requirement with specifiers on a package installed here, written in
+    compat's table and in docs/fixes.md beside the fix's name."""
+    name = fix.apply.__name__
+    assert fix.versions and all(req.specifier for req in _requirements(fix)), name
+    assert all(compat.installed_version(req.name) for req in _requirements(fix)), name
+    assert _table_versions(name) == ', '.join(fix.versions)
+    with open(osp.join(repo_root, 'docs', 'fixes.md')) as f:
+        rows = [line for line in f if line.startswith(f'| `{name}` |')]
+    assert len(rows) == 1, f'docs/fixes.md: no row for {name}'
+    assert rows[0].split(' | ')[1] == ', '.join(f'`{r}`' for r in fix.versions)
+
+
+@pytest.mark.parametrize('fix', compat.FIXES, ids=FIX_NAMES)
+def test_range_check_against_the_installed_versions(fix):
+    """Inside its range here: every fix but the pkg_resources one (setuptools 80 still ships
+    pkg_resources); the versions are read from the modules themselves."""
+    expected = all(req.specifier.contains(_module_version(req.name), prereleases=True)
+                   for req in _requirements(fix))
+    assert fix.in_range() is expected
+    assert expected is (fix.apply.__name__ != PACKAGE_LOOKUP)
+
+
+def test_installed_version_is_the_distributions():
+    import mmengine
+    assert compat.installed_version('mmengine') == mmengine.__version__
+    assert compat.installed_version('torch') == torch.__version__  # local label kept: +cpu
+    assert compat.installed_version('no-such-distribution-xyz') is None
+
+
+def _fake_versions(monkeypatch, **versions: Optional[str]) -> None:
+    """Make the fixes' version lookup report ``versions`` (None: not installed)."""
+    real = compat.installed_version
+
+    def installed_version(package: str) -> Optional[str]:
+        return versions[package] if package in versions else real(package)
+
+    monkeypatch.setattr(compat, 'installed_version', installed_version)
+
+
+OUT_OF_RANGE = {'allow_mmengine_checkpoints': dict(torch='2.5.1'),
+                'patch_lvis_numpy': dict(numpy='1.23.5'),
+                'patch_cpu_launcher': dict(mmengine='0.10.8'),
+                'patch_cpu_ddp': dict(mmengine='0.11.0'),
+                PACKAGE_LOOKUP: dict(setuptools='80.9.0'),
+                'define_torchvision_ops': dict(torchvision='0.29.0')}
+
+
+@pytest.mark.parametrize('fix', compat.FIXES, ids=FIX_NAMES)
+def test_a_version_out_of_range_skips_the_fix(fix, monkeypatch):
+    """With one package's version faked just outside the range, import applies nothing of the
+    fix, even where its feature check finds the problem (where the real import applied it:
+    every fix but the pkg_resources one here); just inside, the range holds again."""
+    name = fix.apply.__name__
+    assert set(OUT_OF_RANGE) == set(FIX_NAMES)
+    applied_by_import = compat.apply_all()
+    _fake_versions(monkeypatch, **OUT_OF_RANGE[name])
+    assert not fix.in_range()
+    monkeypatch.setattr(compat, '_APPLIED', [])  # a fresh import's state
+    monkeypatch.setenv('MMFROZEN_NO_COMPAT', ','.join(n for n in FIX_NAMES if n != name))
+    assert compat.apply_all() == []
+    assert fix.needed() is (name in applied_by_import)  # then skipped by its range alone
+    (package, _), = OUT_OF_RANGE[name].items()
+    inside = dict(torch='2.6.0', numpy='1.24.0', mmengine='0.10.7', setuptools='81.0.0',
+                  torchvision='0.28.1')[package]
+    _fake_versions(monkeypatch, **{package: inside})
+    assert fix.in_range()
+
+
+def test_an_absent_package_is_out_of_range_unless_the_range_says_or_absent(monkeypatch):
+    fixes = {fix.apply.__name__: fix for fix in compat.FIXES}
+    _fake_versions(monkeypatch, lvis=None, setuptools=None)
+    assert not fixes['patch_lvis_numpy'].in_range()
+    assert fixes[PACKAGE_LOOKUP].in_range()  # no setuptools, no pkg_resources
 
 
 # ---------------------------------------------------------------------------------------------
@@ -189,8 +304,11 @@ def test_lvis_fix_leaves_numpy_itself_alone():
 # `mmdet::` bases without pkg_resources
 # ---------------------------------------------------------------------------------------------
 NO_PKG_RESOURCES = f"""
-    import sys
+    import importlib.metadata, sys
     sys.modules['pkg_resources'] = None  # as with setuptools>=81
+    real_version = importlib.metadata.version
+    importlib.metadata.version = lambda name: '81.0.0' if name == 'setuptools' else real_version(
+        name)
     import mmfrozen
     from mmengine.config import Config
     cfg = Config.fromfile({TINY_FASTER_RCNN!r})
