@@ -51,7 +51,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def list_configs(configs_dir: str) -> List[str]:
-    """Config files under ``configs_dir``, without ``_base_/`` fragments and ``mini/``.
+    """Config files under ``configs_dir``, without the ``_base_/`` fragments.
 
     Args:
         configs_dir: the configs folder.
@@ -61,7 +61,7 @@ def list_configs(configs_dir: str) -> List[str]:
     """
     paths = glob.glob(osp.join(configs_dir, '**', '*.py'), recursive=True)
     rels = (osp.relpath(p, configs_dir) for p in paths)
-    return sorted(r for r in rels if not r.startswith(('_base_', 'mini')))
+    return sorted(r for r in rels if not r.startswith('_base_' + osp.sep))
 
 
 def schedule_of(name: str, cfg: Config) -> str:
@@ -171,14 +171,16 @@ The paper's parameter totals include parts MMDetection's models do not have.
 recipe MMDetection uses for it: timm's ConvNeXt-T through mmpretrain's `TIMMBackbone`
 (weights by `init_cfg` from `timm://`, mmfrozen's checkpoint scheme for a timm `state_dict`),
 mmpretrain's ConvNeXt-T and Swin-T, torchvision's new-recipe ResNet-50 weights in mmdet's
-ResNet-50, and EfficientNet-B3 through mmdet's EfficientNet; the backbones are defined once in
-[`_base_/classifiers/`](_base_/classifiers/). Their frozen configs build the backbone with the
+ResNet-50, and EfficientNet-B3 through mmdet's EfficientNet. A fine-tuned config is its R50
+config with the backbone, the neck's input channels and the optimizer written over it, as
+MMDetection's configs (and `tools/misc/frozen_config_for.py MODEL`, which writes such a pair for
+any timm classifier) write them. Their frozen configs build the backbone with the
 `FrozenModule` builder (every weight, norm affine parameters and statistics, eval mode), but
 the ResNet-50 ones, which use mmdet's own options. For mmpretrain's ConvNeXt and Swin,
-`frozen.modules` names the classifier's parts: the norms they add on stages 0-2 for the FPN are
-in no classifier checkpoint, so they stay frozen at their identity affine, outside the check
-that every frozen tensor came from the checkpoint. `tools/misc/frozen_config_for.py MODEL`
-writes such a pair for any timm classifier.
+`frozen.modules` names the classifier's parts
+([`_base_/classifiers/`](_base_/classifiers/)): the norms they add on stages 0-2 for the FPN
+are in no classifier checkpoint, so they stay frozen at their identity affine, outside the check
+that every frozen tensor came from the checkpoint.
 
 LVIS stage 2 configs retrain only the final classification layer from a stage-1 checkpoint,
 given with `--cfg-options load_from=...` (the freeze check refuses to run without it), in two
