@@ -1,7 +1,7 @@
-"""The classifier configs are written in MMDetection's style, and say only what differs.
+"""The shipped configs are written in MMDetection's style, and say only what differs.
 
-A config of ``configs/classifiers/`` (and its bases in ``configs/_base_/classifiers/``) is a list
-of assignments over ``_base_``, as MMDetection's configs and ``tools/misc/frozen_config_for.py``
+Every shipped config and base (``configs/``, the classifier configs of ``configs/classifiers/``
+included) is a list of assignments over ``_base_``, as MMDetection's configs and ``tools/misc/frozen_config_for.py``
 write them: no ``import``, no ``globals()``, no ``Config.fromfile`` of another file. Each
 fine-tuned config changes its R50 base only where the classifier needs it (backbone, the neck's
 input channels, optimizer, imports), and makes the same change to each detector it comes with,
@@ -22,9 +22,10 @@ from mmengine.config import Config
 
 from mmfrozen.shipped_configs import config_path, configs_dir, list_configs
 
-STYLE_CHECKED = [name for name in list_configs(include_bases=True)
-                 if name.startswith(('classifiers/', '_base_/classifiers/'))]
-FINETUNED = [name for name in STYLE_CHECKED if '-finetune_' in name]
+#: Every shipped config and base: MMDetection's style, plain assignments.
+STYLE_CHECKED = list_configs(include_bases=True)
+CLASSIFIER_CONFIGS = [name for name in STYLE_CHECKED if name.startswith('classifiers/')]
+FINETUNED = [name for name in CLASSIFIER_CONFIGS if '-finetune_' in name]
 CLASSIFIERS = sorted({osp.basename(name).split('_')[1][:-len('-finetune')] for name in FINETUNED})
 #: the one fine-tuned config whose changes the fast suite checks
 FAST = 'classifiers/faster-rcnn_convnext-t-timm-finetune_fpn_1x_coco.py'
@@ -99,7 +100,7 @@ def classifier_change(name: str) -> Dict[Tuple, Any]:
 
 
 def test_the_classifier_configs_are_found():
-    assert len([n for n in STYLE_CHECKED if n.startswith('classifiers/')]) == 30
+    assert len(CLASSIFIER_CONFIGS) == 30
     assert len(FINETUNED) == 15
     assert CLASSIFIERS == ['convnext-t-mmpt', 'convnext-t-timm', 'effb3', 'r50-tnr', 'swin-t-mmpt']
     assert config_path('_base_/classifiers/convnext-t_mmpretrain_frozen.py').startswith(
