@@ -1,5 +1,5 @@
 """Small helpers shared across mmfrozen: a config's experiment arm, the model inside a wrapper,
-and writing a file atomically.
+and writing a file atomically (to the disk, ``fsync``-ed).
 
 (LVIS's frequency group of a class is :func:`mmfrozen.evaluation.annotation_stats.frequency_group`;
 parameter counts are :func:`mmfrozen.cost.count_parameters`.)
@@ -66,8 +66,11 @@ def unwrap_model(model: nn.Module) -> nn.Module:
 def atomic_write(path: str, suffix: str = '') -> Iterator[str]:
     """Write ``path`` through a temporary file that replaces it only when writing succeeded.
 
-    A crash or an error mid-write never leaves a truncated ``path`` behind (readers see the
-    old file or the new one), and the temporary file is removed.
+    The temporary file, in the same folder, is flushed to disk (``fsync``) before
+    ``os.replace`` puts it in place, and the folder after, so that a crash, a full disk or an
+    error mid-write never leaves a truncated ``path`` behind (readers see the old file or the
+    new one, also after a power loss). On an error the temporary file is removed; a process
+    killed mid-write leaves only ``<path>.tmp<suffix>``.
 
     Args:
         path: the file to write; its folder is created.
@@ -81,11 +84,38 @@ def atomic_write(path: str, suffix: str = '') -> Iterator[str]:
         >>> with atomic_write('out/cost.json') as tmp:
         ...     mmengine.dump(report, tmp, file_format='json')
     """
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = f'{path}.tmp{suffix}'
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = temporary_path(path, suffix)
     try:
         yield tmp
+        fsync_path(tmp)
         os.replace(tmp, path)
+        fsync_path(folder)
     finally:
         if osp.exists(tmp):
             os.remove(tmp)
+
+
+def temporary_path(path: str, suffix: str = '') -> str:
+    """The temporary file :func:`atomic_write` writes ``path`` through."""
+    return f'{path}.tmp{suffix}'
+
+
+def fsync_path(path: str) -> None:
+    """Flush a written file, or a folder's entries, to the disk.
+
+    Args:
+        path: a file (closed by its writer) or a folder. Folders cannot be opened where the
+            system has no ``O_DIRECTORY`` (Windows); there this does nothing for them.
+    """
+    if osp.isdir(path):
+        if not hasattr(os, 'O_DIRECTORY'):
+            return
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    else:
+        fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

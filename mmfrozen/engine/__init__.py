@@ -1,3 +1,3 @@
 """mmfrozen.engine: modules registered in MMDetection's registries."""
 from . import hooks, runner  # noqa: F401  FrozenBackboneCheckHook, FrozenBackboneRunner
-from . import loops  # noqa: F401  ExactResumeEpochBasedTrainLoop
+from . import loops  # noqa: F401  ExactResumeEpochBasedTrainLoop, EvaluationError

@@ -7,27 +7,40 @@ run equal to an uninterrupted one, given ``randomness = dict(seed=..., determini
 
 * every rank's Python, NumPy, torch and CUDA generator states are saved in each checkpoint and
   restored at the iteration the checkpoint was written at;
+* with persistent data-loader workers (``persistent_workers=True``, MMDetection's default) the
+  workers' generator states are saved too, and a resumed run's fresh workers start from them
+  (:class:`~mmfrozen.engine.hooks.WorkerRNGStateHook`, registered for such a data loader);
 * a checkpoint written within an epoch (``CheckpointHook(by_epoch=False)``) resumes at its
   batch: the batches already trained are drawn from the data loader and discarded (not trained
-  on), so that the sampler, and data-loader workers seeded at the epoch's start, are where they
-  were;
+  on), so that the sampler and the data-loader workers are where they were;
 * drawing the data loader's base seed and validating do not advance the random generators, so
   that the uninterrupted run draws, after each checkpoint, what the resumed run draws.
 
-A config opts in with ``train_cfg = dict(type='ExactResumeEpochBasedTrainLoop')``. Randomness
-that lives in persistent data-loader workers (``persistent_workers=True`` with a random
-pipeline) carries over epochs inside the workers and is not restored; the loop warns.
+When validation fails after an epoch (bad ground truth, a missing package), that epoch's
+training is on disk before the error ends the run: the checkpoint hook saved it, or the loop
+saves it then (when the hook's interval skipped this epoch), and :class:`EvaluationError` says
+which file holds it and how to evaluate it alone or resume.
+
+A config opts in with ``train_cfg = dict(type='ExactResumeEpochBasedTrainLoop')``.
 """
-import logging
+import os.path as osp
 from typing import Any, Dict, Iterator, Optional
 
-from mmengine.logging import print_log
+from mmengine.dist import get_rank, is_main_process
+from mmengine.hooks import CheckpointHook
 from mmengine.registry import LOOPS as MMENGINE_LOOPS
 from mmengine.runner import EpochBasedTrainLoop
 
 from mmdet.registry import LOOPS
+from mmfrozen.engine.hooks.atomic_checkpoint_hook import read_last_checkpoint
 from mmfrozen.engine.hooks.rng_state_hook import (RNGStateHook, preserved_rng_state,
                                                   restore_rng_state)
+from mmfrozen.engine.hooks.worker_rng_state_hook import (WorkerRNGStateHook,
+                                                         has_persistent_workers)
+
+
+class EvaluationError(RuntimeError):
+    """Validation during training failed; the message says where the training is saved."""
 
 
 # mmengine's Runner builds loops from mmengine's registry when no default scope is set yet, as
@@ -42,19 +55,19 @@ class ExactResumeEpochBasedTrainLoop(EpochBasedTrainLoop):
 
     def __init__(self, runner, *args: Any, **kwargs: Any) -> None:
         super().__init__(runner, *args, **kwargs)
-        hooks = [hook for hook in runner.hooks if isinstance(hook, RNGStateHook)]
+        self.rng_hook = self._hook(runner, RNGStateHook)
+        self.worker_rng_hook = (self._hook(runner, WorkerRNGStateHook)
+                                if has_persistent_workers(self.dataloader) else None)
+
+    @staticmethod
+    def _hook(runner, hook_type: type):
+        """The runner's hook of ``hook_type``, registered here if the config has none."""
+        hooks = [hook for hook in runner.hooks if isinstance(hook, hook_type)]
         if hooks:
-            self.rng_hook = hooks[0]
-        else:
-            self.rng_hook = RNGStateHook()
-            runner.register_hook(self.rng_hook)
-        if getattr(self.dataloader, 'persistent_workers', False):
-            print_log(
-                'ExactResumeEpochBasedTrainLoop: persistent data-loader workers keep their '
-                'random state across epochs, which checkpoints cannot hold; a resumed run is '
-                'bit-identical only if the training pipeline draws no random numbers. Set '
-                'train_dataloader.persistent_workers=False for exact resumes.',
-                logger='current', level=logging.WARNING)
+            return hooks[0]
+        hook = hook_type()
+        runner.register_hook(hook)
+        return hook
 
     def _resume_point(self) -> Optional[Dict[str, Any]]:
         """What to restore when this run resumed from a checkpoint of ours, else None.
@@ -94,11 +107,67 @@ class ExactResumeEpochBasedTrainLoop(EpochBasedTrainLoop):
             if (self.runner.val_loop is not None and self._epoch >= self.val_begin
                     and (self._epoch % self.val_interval == 0
                          or self._epoch == self._max_epochs)):
-                with preserved_rng_state():
-                    self.runner.val_loop.run()
+                self._validate()
 
         self.runner.call_hook('after_train')
         return self.runner.model
+
+    def _validate(self) -> None:
+        """Run the validation loop, RNG-neutral; if it fails, say where the training is saved.
+
+        Raises:
+            EvaluationError: validation raised; chained to its error.
+        """
+        try:
+            with preserved_rng_state():
+                self.runner.val_loop.run()
+        except Exception as exc:
+            message = self._evaluation_failed(exc)
+            self.runner.logger.error(message)
+            raise EvaluationError(message) from exc
+
+    def _evaluation_failed(self, exc: Exception) -> str:
+        """Save this epoch if the checkpoint hook has not; the error message."""
+        runner = self.runner
+        name, not_saved = self._save_this_epoch()
+        checkpoint = read_last_checkpoint(runner.work_dir)
+        if name is not None and checkpoint is not None and osp.basename(checkpoint) == name:
+            saved = f'The training up to here is saved in {checkpoint} (last_checkpoint names it).'
+        else:
+            saved = (f'The training of epoch {self._epoch} is not saved ({not_saved}); '
+                     f'last_checkpoint names {checkpoint}.')
+        config = runner.cfg.filename or 'CONFIG'
+        return (f'Evaluation after epoch {self._epoch} (iteration {self._iter}) failed with '
+                f'{type(exc).__name__}: {exc}\n{saved} Evaluate it alone: python tools/test.py '
+                f'{config} {checkpoint or "CHECKPOINT"}\nOr, once the cause is fixed, continue '
+                f'training from it: python tools/train.py {config} --work-dir {runner.work_dir} '
+                '--resume')
+
+    def _save_this_epoch(self):
+        """Save the epoch just trained if the checkpoint hook has not (its interval skipped it).
+
+        Returns:
+            tuple: the name this epoch's checkpoint has (None without a checkpoint hook), and
+            why it may be missing.
+        """
+        runner = self.runner
+        hook = next((h for h in runner.hooks if isinstance(h, CheckpointHook)), None)
+        if hook is None:
+            return None, 'the run has no CheckpointHook'
+        step = self._epoch if hook.by_epoch else self._iter
+        name = hook.filename_tmpl.format(step)
+        if not is_main_process():
+            return name, f'rank 0 writes checkpoints and this is rank {get_rank()}'
+        if hook.last_ckpt is None or osp.basename(str(hook.last_ckpt)) != name:
+            runner.logger.info(f'Saving checkpoint {name}: validation failed, and the '
+                               'checkpoint hook had not saved this epoch.')
+            try:
+                # the meta of a checkpoint of the epoch's end: a resume starts the next epoch
+                hook._save_checkpoint_with_step(runner, step, dict(epoch=self._epoch,
+                                                                   iter=self._iter))
+            except Exception as exc:  # the evaluation's error is the one to raise
+                return name, f'saving it failed: {type(exc).__name__}: {exc}'
+        return name, 'it was not written'
 
     def _batches(self, resume: Optional[Dict[str, Any]]) -> Iterator:
         with preserved_rng_state():  # the loader's base seed must not shift the stream
@@ -110,7 +179,7 @@ class ExactResumeEpochBasedTrainLoop(EpochBasedTrainLoop):
                     f'Resuming epoch {self._epoch + 1} at batch {skip + 1}: drawing and '
                     f'discarding the {skip} batches already trained on.')
             for _ in range(skip):
-                next(batches)
+                self._observe(next(batches))
             if resume['rng'] is not None:
                 restore_rng_state(resume['rng'])
             else:
@@ -119,6 +188,11 @@ class ExactResumeEpochBasedTrainLoop(EpochBasedTrainLoop):
                     'ExactResumeEpochBasedTrainLoop): the resumed run will draw other random '
                     'numbers than an uninterrupted one.')
         return batches
+
+    def _observe(self, data_batch: Any) -> None:
+        """Hand a drawn batch's worker tag to the worker RNG hook (which removes it)."""
+        if self.worker_rng_hook is not None:
+            self.worker_rng_hook.observe(data_batch)
 
     def run_epoch(self, resume: Optional[Dict[str, Any]] = None) -> None:
         """Iterate one epoch, from the checkpoint's batch when resuming.
@@ -130,6 +204,7 @@ class ExactResumeEpochBasedTrainLoop(EpochBasedTrainLoop):
         self.runner.model.train()
         start = resume['done_in_epoch'] if resume is not None else 0
         for idx, data_batch in enumerate(self._batches(resume), start=start):
+            self._observe(data_batch)
             self.run_iter(idx, data_batch)
 
         self.runner.call_hook('after_train_epoch')
