@@ -20,18 +20,19 @@ one line, in a config that inherits it::
     model = dict(backbone=dict(_delete_=True, type='FrozenModule',
                                module={{_base_.model.backbone}}, fast=True))
 
-The module stays what it was: same class, same parameters and buffers, same ``state_dict``
-(checkpoints keep the unfolded weights), so the freeze check, resume and a plain frozen run
-accept a fast run's checkpoint and the other way round. Only its ``forward`` is replaced, at
-the instance. The folded copy lives outside the module registry (not in ``state_dict``, not
-moved by ``.to()``): it is built at the first forward, on the device and dtype of the module's
-weights at that time, and built again when they change (``load_state_dict``, in-place edits,
-``.to()``/``.cuda()``, a dtype change).
+The module stays what it was: same parameters and buffers, same ``state_dict`` (checkpoints
+keep the unfolded weights), so the freeze check, resume and a plain frozen run accept a fast
+run's checkpoint and the other way round. Only its ``forward`` is replaced, by a mixin in front
+of its class (:class:`FastForwardMixin`, through :func:`mmfrozen.models.freeze.add_mixin`:
+same class name, ``isinstance`` holds), so a fast model pickles, deep-copies and goes through
+``torch.save``/``torch.load`` whole; a copy builds its own folded copy. The folded copy lives
+outside the module registry (not in ``state_dict``, not moved by ``.to()``): it is built at the
+first forward, on the device and dtype of the module's weights at that time, and built again
+when they change (``load_state_dict``, in-place edits, ``.to()``/``.cuda()``, a dtype change).
 """
 import contextlib
 import copy
 import logging
-import types
 from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import torch
@@ -40,11 +41,14 @@ from torch import fx, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from .freeze import MIXIN_ATTR_PREFIX, ModuleMixin, add_mixin, remove_mixins
+
 #: The ``fast`` options and their defaults (``fast=True`` means these).
 FAST_DEFAULTS = dict(fold_bn=True, channels_last=True, compile=False, bf16=False)
 #: Attribute of a fast module that holds its :class:`FastTrunk` (a plain attribute: not a
-#: sub-module, so not in ``state_dict`` and not moved by ``.to()``).
-FAST_ATTR = '_mmfrozen_fast_trunk'
+#: sub-module, so not in ``state_dict`` and not moved by ``.to()``; a mixin's attribute, so
+#: copies keep it).
+FAST_ATTR = f'{MIXIN_ATTR_PREFIX}fast_trunk'
 
 
 def fast_options(fast: Union[bool, dict, None], source: str = 'FrozenModule') -> Optional[dict]:
@@ -144,11 +148,9 @@ def fold_batch_norms(module: nn.Module) -> Tuple[fx.GraphModule, int]:
 
 
 def _plain_copy(module: nn.Module) -> nn.Module:
-    """A deep copy of ``module`` with its class's own forward (not the fast one)."""
-    plain = copy.deepcopy(module)
-    plain.__dict__.pop('forward', None)
-    plain.__dict__.pop(FAST_ATTR, None)
-    return plain
+    """A deep copy of ``module`` with the original classes (their own forward, not the fast
+    one; torch.fx traces them as it would the unfrozen module)."""
+    return remove_mixins(copy.deepcopy(module))
 
 
 def _map_tensors(value: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
@@ -257,7 +259,7 @@ class FastTrunk:
             self._warn_once('grad', f'FrozenModule fast: {type(module).__name__} has trainable '
                             'parameters or an input that requires grad; running its plain '
                             'forward')
-            return type(module).forward(module, *args, **kwargs)
+            return super(FastForwardMixin, module).forward(*args, **kwargs)
         key = _weights_key(module)
         if self._trunk is None or key != self._key:
             self._trunk = None
@@ -301,9 +303,25 @@ def _weights_device(module: nn.Module) -> torch.device:
     return torch.device('cpu')
 
 
-def _fast_forward(self: nn.Module, *args, **kwargs) -> Any:
-    """``forward`` of a fast frozen module: delegates to its :class:`FastTrunk`."""
-    return getattr(self, FAST_ATTR).forward(self, *args, **kwargs)
+class FastForwardMixin(ModuleMixin):
+    """What a fast module's class adds: the forward of its :class:`FastTrunk`, a folded copy
+    dropped at every ``load_state_dict``, and ``fast(...)`` in its repr."""
+
+    def forward(self, *args, **kwargs) -> Any:
+        """Delegate to the module's :class:`FastTrunk`."""
+        return getattr(self, FAST_ATTR).forward(self, *args, **kwargs)
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        # A load may copy equal values in place; the version check sees it too, but a load is
+        # when the weights are expected to change, so drop the copy there explicitly.
+        getattr(self, FAST_ATTR).invalidate()
+        super()._load_from_state_dict(*args, **kwargs)
+
+    def extra_repr(self) -> str:
+        options = getattr(self, FAST_ATTR).options
+        fast = f'fast({", ".join(key for key, on in options.items() if on)})'
+        own = super().extra_repr()
+        return f'{fast}, {own}' if own else fast
 
 
 def make_fast(module: nn.Module, fast: Union[bool, dict] = True,
@@ -316,7 +334,7 @@ def make_fast(module: nn.Module, fast: Union[bool, dict] = True,
         source: what asks for it, for error messages.
 
     Returns:
-        nn.Module: the same module, its ``forward`` replaced at the instance.
+        nn.Module: the same module, its ``forward`` that of :class:`FastForwardMixin`.
     """
     options = fast_options(fast, source)
     if options is None:
@@ -325,13 +343,8 @@ def make_fast(module: nn.Module, fast: Union[bool, dict] = True,
     if trainable:
         raise ValueError(f'{source}: fast needs a wholly frozen module, but {trainable[0]} is '
                          'trainable (drop `trainable`, or `fast`)')
-    trunk = FastTrunk(options)
-    setattr(module, FAST_ATTR, trunk)
-    # load_state_dict may copy equal values in place; the version check sees it too, but a
-    # load is when the weights are expected to change, so drop the copy there explicitly.
-    module._register_load_state_dict_pre_hook(trunk.invalidate)
-    module.forward = types.MethodType(_fast_forward, module)
-    return module
+    setattr(module, FAST_ATTR, FastTrunk(options))
+    return add_mixin(module, FastForwardMixin)
 
 
 def fast_trunk_of(module: nn.Module) -> Optional[FastTrunk]:

@@ -20,7 +20,7 @@ from mmdet.registry import MODELS, RUNNERS
 from mmfrozen.cost import synthetic_batch
 from mmfrozen.models.fast_frozen_trunk import fast_trunk_of, make_fast, native_bf16
 from mmfrozen.models.freeze import (freeze_module, mode_dependent_layers_in_train_mode,
-                                    trainable_parameters, unfrozen_parts)
+                                    original_class, trainable_parameters, unfrozen_parts)
 
 FRAGMENT = config_path('_base_/frozen-backbone.py')
 PLAIN_FREEZE = 'model = dict(backbone=dict(frozen_stages=4, norm_eval=True))\n'
@@ -130,7 +130,8 @@ def test_fast_trunk_keeps_state_dict_and_passes_the_freeze_checks():
     plain_state, fast_state = plain.state_dict(), fast.state_dict()
     assert list(fast_state) == list(plain_state)
     assert all(torch.equal(fast_state[key], value) for key, value in plain_state.items())
-    assert type(fast.backbone) is type(plain.backbone)
+    assert original_class(fast.backbone) is type(plain.backbone)
+    assert isinstance(fast.backbone, type(plain.backbone))
     fast.train()
     assert trainable_parameters(fast.backbone) == []
     assert mode_dependent_layers_in_train_mode(fast.backbone) == []

@@ -8,7 +8,7 @@ from torch import nn
 
 import mmfrozen  # noqa: F401  registers FrozenModule
 from mmdet.registry import MODELS
-from mmfrozen.models.freeze import is_frozen, trainable_parameters
+from mmfrozen.models.freeze import is_frozen, original_class, trainable_parameters
 from mmfrozen.testing import TINY_FASTER_RCNN
 
 
@@ -24,7 +24,10 @@ def test_frozen_module_keeps_state_dict_keys():
     init_default_scope('mmdet')
     plain = MODELS.build(Config.fromfile(TINY_FASTER_RCNN).model)
     frozen = _frozen_tiny_backbone_model()
-    assert type(frozen.backbone) is type(plain.backbone)
+    # the class gains the freeze's mixin and keeps its name; isinstance holds
+    assert original_class(frozen.backbone) is type(plain.backbone)
+    assert isinstance(frozen.backbone, type(plain.backbone))
+    assert {type(frozen.backbone).__name__, type(plain.backbone).__name__} == {'ResNet'}
     assert list(frozen.state_dict()) == list(plain.state_dict())
     assert is_frozen(frozen.backbone)
 
