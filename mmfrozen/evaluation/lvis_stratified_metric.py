@@ -22,7 +22,7 @@ from mmdet.structures.mask import encode_mask_results
 from mmengine.fileio import load
 from mmengine.logging import print_log
 
-from .annotation_stats import ensure_frequency
+from .annotation_stats import CategoryStats, ensure_frequency
 from .detections import Detections
 from .fast_eval import FAST_BACKEND, Progress, lvis_eval_fast
 from .mmdet_results import (LVIS_DEFAULT_ITEMS, LVIS_PROPOSAL_ITEMS, class_ap, classwise_table,
@@ -108,6 +108,9 @@ class LVISStratifiedMetric(StratifiedMetricMixin, LVISMetric):
         super().__init__(ann_file=ann_file, metric=metric, **kwargs)
         self.ann_file = ann_file
         self._init_stratified(train_ann_file, bins, out_dir, plot, backend, nproc)
+        # set by each evaluation: the categories' training counts and frequency groups
+        self._stats: Optional[Dict[int, CategoryStats]] = None
+        self._frequencies: Dict[int, str] = {}
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         """Keep each image's predictions and size, as ``LVISMetric`` does.
