@@ -109,9 +109,16 @@ class WorkerRNGStateHook(Hook):
 
     def before_train(self, runner) -> None:
         """Tag the batches; on a resume, start the workers from the checkpoint's states."""
-        loader = runner.train_loop.dataloader
+        loop = runner.train_loop
+        loader = loop.dataloader
         loaded, self.loaded = self.loaded, None
         if not has_persistent_workers(loader):
+            return
+        if getattr(loop, 'worker_rng_hook', None) is not self:
+            # a loop that does not take the tags off would hand them to the model
+            runner.logger.warning(
+                'WorkerRNGStateHook does nothing without ExactResumeEpochBasedTrainLoop '
+                "(train_cfg.type), which registers it; remove it from custom_hooks.")
             return
         self._dataloader = loader
         if not isinstance(loader.collate_fn, TaggingCollate):
