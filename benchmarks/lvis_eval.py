@@ -219,7 +219,7 @@ def child(mode: str, num_images: int, seed: int, out_json: str, nproc: int,
         out['time_s'] = time.perf_counter() - start
         out['cpu_s'] = _cpu_s() - cpu_start
         out['peak_eval_gib'] = _peak_gib()
-        out['headline'] = {k: metrics.get(f'lvis/bbox_{k}', -1.0) for k in HEADLINE}
+        out['headline'] = {k: metrics.get(f'lvis/bbox_{k}_exact', -1.0) for k in HEADLINE}
         with open(osp.join(work, 'report', 'bbox_per_class.json')) as f:
             out['per_class'] = {str(r['category_id']): r['AP'] for r in json.load(f)}
         out['workers'] = nproc

@@ -70,10 +70,21 @@ print(json.dumps(dict(
 
 
 def _seeded_resnet18(path: str) -> dict:
+    """A ResNet-18 checkpoint standing in for a classifier: BN statistics and affine parameters
+    drawn too, as a trained classifier's are (the freeze check refuses tensors left at their
+    initial values, as never loaded)."""
+    import torch
     from mmdet.models.backbones import ResNet
-    torch = __import__('torch')
     torch.manual_seed(0)
-    state = ResNet(depth=18).state_dict()
+    resnet = ResNet(depth=18)
+    with torch.no_grad():
+        for module in resnet.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.normal_(0, 0.1)
+                module.running_mean.normal_(0, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+    state = resnet.state_dict()
     torch.save(dict(state_dict=state), path)
     return state
 

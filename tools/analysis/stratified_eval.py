@@ -45,8 +45,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'or the same as .json); read without running pickled code')
     parser.add_argument('ann_file', help='annotation file of the evaluated images')
     parser.add_argument('--train-ann',
-                        help='training annotation file (per-class counts come from it); '
-                        'optional for LVIS, whose categories carry image_count/instance_count')
+                        help='training annotation file (per-class counts for the bins come from '
+                        'it); LVIS categories carry their own image_count/instance_count; '
+                        'without counts the bins are left out')
     parser.add_argument('--backend', choices=['faster-coco-eval', 'reference'],
                         default='faster-coco-eval',
                         help='faster-coco-eval (default) or the reference, lvis-api / '
