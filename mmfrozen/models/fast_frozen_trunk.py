@@ -23,7 +23,7 @@ one line, in a config that inherits it::
 The module stays what it was: same parameters and buffers, same ``state_dict`` (checkpoints
 keep the unfolded weights), so the freeze check, resume and a plain frozen run accept a fast
 run's checkpoint and the other way round. Only its ``forward`` is replaced, by a mixin in front
-of its class (:class:`FastForwardMixin`, through :func:`mmfrozen.models.freeze.add_mixin`:
+of its class (:class:`FastForwardMixin`, through :func:`mmfrozen.models.class_swap.add_mixin`:
 same class name, ``isinstance`` holds), so a fast model pickles, deep-copies and goes through
 ``torch.save``/``torch.load`` whole; a copy builds its own folded copy. The folded copy lives
 outside the module registry (not in ``state_dict``, not moved by ``.to()``): it is built at the
@@ -41,7 +41,7 @@ from torch import fx, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from .freeze import MIXIN_ATTR_PREFIX, ModuleMixin, add_mixin, remove_mixins
+from .class_swap import MIXIN_ATTR_PREFIX, ModuleMixin, add_mixin, remove_mixins
 
 #: The ``fast`` options and their defaults (``fast=True`` means these).
 FAST_DEFAULTS = dict(fold_bn=True, channels_last=True, compile=False, bf16=False)

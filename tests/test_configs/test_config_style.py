@@ -1,12 +1,13 @@
 """The shipped configs are written in MMDetection's style, and say only what differs.
 
 Every shipped config and base (``configs/``, the classifier configs of ``configs/classifiers/``
-included) is a list of assignments over ``_base_``, as MMDetection's configs and ``tools/misc/frozen_config_for.py``
-write them: no ``import``, no ``globals()``, no ``Config.fromfile`` of another file. Each
-fine-tuned config changes its R50 base only where the classifier needs it (backbone, the neck's
-input channels, optimizer, imports), and makes the same change to each detector it comes with,
-so that a classifier's definition cannot drift between its copies. Each frozen config is its
-twin plus the frozen-backbone fragment (``test_config_builds.py``).
+included) is a list of assignments over ``_base_``, as MMDetection's configs and
+``tools/misc/frozen_config_for.py`` write them: no ``import``, no ``globals()``, no
+``Config.fromfile`` of another file. Each fine-tuned config changes its R50 base only where the
+classifier needs it (backbone, the neck's input channels, optimizer, imports), and makes the same
+change to each detector it comes with, so that a classifier's definition cannot drift between its
+copies. Each frozen config is its twin plus the frozen-backbone fragment
+(``test_config_builds.py``).
 
 Loading a config that names ``mmdet::`` bases takes 1-4 s here (mmengine reads mmdet's metafiles
 for each), so the fast suite checks the style of every file and the changes of one config; the

@@ -19,8 +19,9 @@ import mmfrozen  # noqa: F401
 from mmdet.registry import MODELS, RUNNERS
 from mmfrozen.cost import synthetic_batch
 from mmfrozen.models.fast_frozen_trunk import fast_trunk_of, make_fast, native_bf16
+from mmfrozen.models.class_swap import original_class
 from mmfrozen.models.freeze import (freeze_module, mode_dependent_layers_in_train_mode,
-                                    original_class, trainable_parameters, unfrozen_parts)
+                                    trainable_parameters, unfrozen_parts)
 
 FRAGMENT = config_path('_base_/frozen-backbone.py')
 PLAIN_FREEZE = 'model = dict(backbone=dict(frozen_stages=4, norm_eval=True))\n'

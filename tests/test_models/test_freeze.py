@@ -8,7 +8,8 @@ from torch import nn
 
 import mmfrozen  # noqa: F401  registers FrozenModule
 from mmdet.registry import MODELS
-from mmfrozen.models.freeze import is_frozen, original_class, trainable_parameters
+from mmfrozen.models.class_swap import original_class
+from mmfrozen.models.freeze import is_frozen, trainable_parameters
 from mmfrozen.testing import TINY_FASTER_RCNN
 
 
