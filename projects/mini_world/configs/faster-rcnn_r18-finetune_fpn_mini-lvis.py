@@ -1,11 +1,11 @@
 # Downstream of the mini reproduction, fine-tuned twin: Faster R-CNN + FPN on mini-LVIS (the
-# long-tailed LVIS v1-format set of projects/mini_world/tools/mini_reproduction.py, 128x128 images, 30 categories),
-# with the mini world's classifier (projects/mini_world/configs/classifier_r18-w16_8e_mini-world.py) as the
+# long-tailed LVIS v1-format set of tools/mini_reproduction.py, 128x128 images, 30 categories),
+# with the mini world's classifier (./classifier_r18-w16_8e_mini-world.py) as the
 # pre-trained ResNet-18 (base width 16), trained end to end (frozen_stages=-1). BN statistics stay
 # the classifier's (norm_eval, as MMDetection does for small batches).
-# The paths below are projects/mini_world/tools/mini_reproduction.py's defaults; it passes its own with --cfg-options.
+# The paths below are tools/mini_reproduction.py's defaults; it passes its own with --cfg-options.
 _base_ = [
-    'mmdet::_base_/models/faster-rcnn_r50_fpn.py', '../_base_/datasets/lvis-v1_detection.py',
+    'mmdet::_base_/models/faster-rcnn_r50_fpn.py', '../../../configs/_base_/datasets/lvis-v1_detection.py',
     'mmdet::_base_/default_runtime.py'
 ]
 # the mini world's dataset, model and metric (this project's package; mmfrozen does not know it)

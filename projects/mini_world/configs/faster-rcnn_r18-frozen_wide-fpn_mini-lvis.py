@@ -5,6 +5,6 @@
 # backbone included).
 # (NAS-FPN, the paper's neck, measured 8 AP against the fine-tuned twin's 36 in this 6-epoch
 # schedule: too slow to train for a 10-minute run; see benchmarks/mini_reproduction_timing.md.)
-_base_ = ['./faster-rcnn_r18-finetune_wide-fpn_mini-lvis.py', '../_base_/frozen-backbone.py']
+_base_ = ['./faster-rcnn_r18-finetune_wide-fpn_mini-lvis.py', '../../../configs/_base_/frozen-backbone.py']
 # mmdet's ResNet freezes its stem and all four stages, BN statistics included
 model = dict(backbone=dict(frozen_stages=4, norm_eval=True))
