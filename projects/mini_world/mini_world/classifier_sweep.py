@@ -13,10 +13,11 @@ import os
 import os.path as osp
 import statistics
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from typing import Dict, List, Optional, Sequence
 
 from .pipeline import DETECTOR_CONFIGS, DONE_FILE, MiniReproduction, MiniScale, run_jobs
+from .sweep_results import ArmResult, PointResult
 
 #: The narrow FPN pair: fine-tuned, then its frozen twin (the same detector but for the freeze).
 SWEEP_CONFIGS = DETECTOR_CONFIGS[:2]
@@ -57,36 +58,6 @@ class SweepPoint(MiniReproduction):
         """The classifier's top-1 accuracy on the world's validation set (percent)."""
         with open(osp.join(self.classifier_dir, DONE_FILE)) as handle:
             return json.load(handle).get('accuracy', {}).get('top1')
-
-
-@dataclass
-class ArmResult:
-    """One detector config at one sweep point: each metric's values over the seeds (x100)."""
-
-    config: str
-    arm: str
-    values: Dict[str, List[float]] = field(default_factory=dict)
-
-    def mean(self, metric: str) -> float:
-        return statistics.fmean(self.values[metric])
-
-    def std(self, metric: str) -> Optional[float]:
-        values = self.values[metric]
-        return statistics.stdev(values) if len(values) > 1 else None
-
-
-@dataclass
-class PointResult:
-    """One sweep point: the classifier's epochs and top-1, and both detector arms."""
-
-    epochs: int
-    top1: float
-    finetune: ArmResult
-    frozen: ArmResult
-
-    def gap(self, metric: str) -> List[float]:
-        """Fine-tuned minus frozen, seed by seed (both arms ran the same seeds)."""
-        return [a - b for a, b in zip(self.finetune.values[metric], self.frozen.values[metric])]
 
 
 def _arm_result(config: str, run_dirs: Sequence[str]) -> ArmResult:

@@ -2,10 +2,9 @@
 import os
 import os.path as osp
 import statistics
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
-if TYPE_CHECKING:
-    from .classifier_sweep import PointResult
+from .sweep_results import PointResult
 
 ARM_STYLE = (('finetune', 'fine-tuned', 'tab:orange', 's'), ('frozen', 'frozen', 'tab:blue', 'o'))
 
@@ -14,7 +13,7 @@ def _std(values: Sequence[float]) -> float:
     return statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def plot_sweep(results: Sequence['PointResult'], out_png: str) -> str:
+def plot_sweep(results: Sequence[PointResult], out_png: str) -> str:
     """Three panels against the classifier's top-1: AP, APr, and the gap (fine-tuned - frozen).
 
     Each marker is a mean over detector seeds, its bar the std; each point is labelled with its
