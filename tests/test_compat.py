@@ -53,6 +53,7 @@ def test_import_applies_exactly_the_fixes_this_stack_needs():
     assert needed == [name for name, need in expected.items() if need]
 
 
+@pytest.mark.runs
 def test_each_applied_fix_is_logged_once_at_debug_level():
     proc = run_snippet("""
         import logging
@@ -283,12 +284,14 @@ LVIS_EVAL = """
 """
 
 
+@pytest.mark.runs
 def test_lvis_eval_runs_on_numpy2():
     proc = run_snippet(LVIS_EVAL)
     assert proc.returncode == 0, proc.stderr
     assert abs(float(proc.stdout.split()[-1]) - 1.0) < 1e-9  # a perfect detection
 
 
+@pytest.mark.runs
 def test_without_fix_lvis_eval_fails_on_numpy2():
     proc = run_snippet(LVIS_EVAL, no_compat=True)
     assert proc.returncode != 0
@@ -316,12 +319,14 @@ NO_PKG_RESOURCES = f"""
 """
 
 
+@pytest.mark.runs
 def test_mmdet_bases_resolve_without_pkg_resources():
     proc = run_snippet(NO_PKG_RESOURCES)
     assert proc.returncode == 0, proc.stderr
     assert 'FasterRCNN 18' in proc.stdout
 
 
+@pytest.mark.runs
 def test_without_fix_mmdet_bases_need_pkg_resources():
     proc = run_snippet(NO_PKG_RESOURCES, no_compat=True)
     assert proc.returncode != 0
@@ -354,6 +359,7 @@ def _torchvision_fails_to_import_alone() -> bool:
     return proc.returncode != 0 and 'torchvision::nms does not exist' in proc.stderr
 
 
+@pytest.mark.runs
 def test_timm_imports_and_builds_with_the_fix():
     proc = run_snippet(TIMM_CONVNEXT)
     assert proc.returncode == 0, proc.stderr
@@ -362,6 +368,7 @@ def test_timm_imports_and_builds_with_the_fix():
         assert "nms: Couldn't load custom C++ ops" in proc.stdout  # unusable, and says so
 
 
+@pytest.mark.runs
 def test_without_fix_timm_imports_only_where_torchvision_does():
     proc = run_snippet(TIMM_CONVNEXT, no_compat='all')
     if _torchvision_fails_to_import_alone():  # this machine: PyPI's CUDA torchvision

@@ -2,10 +2,12 @@
 import subprocess
 import sys
 
+import pytest
 import torch
 from mmfrozen.cuda_ops import check_cuda_ops, fix_instructions, mmcv_cuda_version
 
 
+@pytest.mark.runs
 def test_check_without_a_gpu_says_so_and_fails(repo_root, tool_env):
     ok, message = check_cuda_ops()
     assert torch.cuda.is_available() is False  # CI's machine; the GPU branch runs in gpu_check

@@ -42,7 +42,8 @@ def test_results(trained_tiny, tiny_coco_options, tmp_path_factory, run_tool):
     return out
 
 
-@pytest.mark.parametrize('evil', [_RunsCode, _StorageRunsCode])
+@pytest.mark.parametrize('evil', [_RunsCode,
+                                  pytest.param(_StorageRunsCode, marks=pytest.mark.runs)])
 def test_stratified_eval_refuses_a_pickle_that_runs_code(tmp_path, tiny_coco, evil, run_tool):
     marker = tmp_path / 'ran'
     evil_pkl = tmp_path / 'evil.pkl'
@@ -55,6 +56,7 @@ def test_stratified_eval_refuses_a_pickle_that_runs_code(tmp_path, tiny_coco, ev
     assert f'Refused to read results file {str(evil_pkl)!r}' in proc.stderr
 
 
+@pytest.mark.runs
 def test_restricted_reader_reads_what_test_py_writes(test_results):
     with open(test_results, 'rb') as f:
         reference = pickle.load(f)  # our own file, written by tools/test.py just now
@@ -68,6 +70,7 @@ def test_restricted_reader_reads_what_test_py_writes(test_results):
             {k: v for k, v in theirs.items() if k != 'pred_instances'}
 
 
+@pytest.mark.runs
 def test_stratified_eval_reads_json_results_as_the_pickle(test_results, tiny_coco, tmp_path,
                                                           run_tool):
     items = load_results(test_results)
@@ -104,6 +107,7 @@ def test_other_results_formats_are_refused(tmp_path):
     assert not isinstance(UnsafeResultsError('x'), ValueError)
 
 
+@pytest.mark.runs
 def test_a_truncated_checkpoint_is_named_in_the_error(tmp_path, trained_tiny, tiny_coco_options,
                                                       run_tool):
     with open(osp.join(trained_tiny, 'epoch_1.pth'), 'rb') as f:
@@ -116,6 +120,7 @@ def test_a_truncated_checkpoint_is_named_in_the_error(tmp_path, trained_tiny, ti
     assert f'Could not read checkpoint {str(truncated)!r} (truncated' in proc.stderr
 
 
+@pytest.mark.runs
 @pytest.mark.parametrize('path', ['load_from', 'resume', 'init_cfg', 'test.py'])
 def test_a_checkpoint_that_runs_code_is_refused_on_every_path(tmp_path, tiny_coco_options, path,
                                                               run_tool):

@@ -107,6 +107,7 @@ def test_baseline_option_and_unknown_baseline(runs):
         build_table([load_run(d) for d in runs], baseline='nope')
 
 
+@pytest.mark.runs
 def test_cli_formats_and_plot(runs, tmp_path, run_tool):
     root = osp.dirname(runs[0])
     proc = run_tool(['tools/compare.py', osp.join(root, '*'), '--baseline',
@@ -125,6 +126,7 @@ def test_cli_formats_and_plot(runs, tmp_path, run_tool):
     assert csv_text.splitlines()[0].startswith('config,arm,runs')
 
 
+@pytest.mark.runs
 def test_missing_work_dir_is_a_clear_error(tmp_path, run_tool):
     proc = run_tool(['tools/compare.py', str(tmp_path / 'nope*')], check=False)
     assert proc.returncode != 0 and 'matches no work dir' in proc.stderr

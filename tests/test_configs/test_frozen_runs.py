@@ -34,6 +34,7 @@ def fake_classifier_checkpoint(path: str) -> dict:
     return state
 
 
+@pytest.mark.runs
 @pytest.mark.parametrize('tool', ['ours', 'mmdet'])
 def test_stock_frozen_r50_config_trains_and_keeps_the_classifier_weights(
         tiny_coco_options, tmp_path, tool, run_tool):

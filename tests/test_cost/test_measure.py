@@ -176,13 +176,14 @@ def test_training_settings_read_from_configs(config, shape, masks):
 # code, a fifth of the time.
 @pytest.mark.parametrize('config, options', [
     ('mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py', None),
-    ('mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', None),
-    ('mmdet::cascade_rcnn/cascade-mask-rcnn_r50_fpn_1x_coco.py', None),
-    ('mmdet::retinanet/retinanet_r50_fpn_1x_coco.py', None),
-    ('mmdet::nas_fpn/retinanet_r50_nasfpn_crop640-50e_coco.py', {
-        'model.neck.stack_times': 1,
-        'model.bbox_head.stacked_convs': 1
-    }),
+    *(pytest.param(config, options, marks=pytest.mark.configs) for config, options in (
+        ('mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', None),
+        ('mmdet::cascade_rcnn/cascade-mask-rcnn_r50_fpn_1x_coco.py', None),
+        ('mmdet::retinanet/retinanet_r50_fpn_1x_coco.py', None),
+        ('mmdet::nas_fpn/retinanet_r50_nasfpn_crop640-50e_coco.py', {
+            'model.neck.stack_times': 1,
+            'model.bbox_head.stacked_convs': 1
+        }))),
 ])
 def test_every_detector_family_measures(config, options):
     result = measure_training_cost(

@@ -198,6 +198,7 @@ def test_a_data_loader_worker_dies_with_the_message(broken_images, train_ann):
     assert osp.join(broken_images, 'train2017') in str(err.value)
 
 
+@pytest.mark.runs
 def test_train_tool_stops_on_a_bad_box(tmp_path, tiny_coco, train_ann, tiny_coco_options, run_tool):
     ann = dump_json(broken(train_ann, 'negative width'), str(tmp_path / 'bad.json'))
     proc = run_tool(['tools/train.py', TINY_FASTER_RCNN, '--work-dir', str(tmp_path / 'work'),
@@ -209,6 +210,7 @@ def test_train_tool_stops_on_a_bad_box(tmp_path, tiny_coco, train_ann, tiny_coco
     assert 'annotation id 1 (image id 1): "bbox"' in proc.stderr
 
 
+@pytest.mark.runs
 def test_test_tool_refuses_ground_truth_without_annotations(tmp_path, trained_tiny, tiny_coco,
                                                             tiny_coco_options, run_tool):
     val = load_json(osp.join(tiny_coco, 'annotations', 'instances_val2017.json'))

@@ -54,6 +54,7 @@ def killed_and_resumed(run_tool, tool_env, config, work_dir, options, kill_at):
     return proc, train(run_tool, tool_env, config, work_dir, options, '--resume')
 
 
+@pytest.mark.runs
 def test_killed_mid_epoch_resumes_bit_identical(tmp_path, tiny_coco_options, run_tool, tool_env):
     config = exact_resume_config(tmp_path)
     # 24 images, batch 4: 6 iterations per epoch; checkpoints every 2 iterations

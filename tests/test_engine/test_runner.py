@@ -138,7 +138,8 @@ def test_norm_eval_false_is_refused_when_a_norm_layer_would_train(tmp_path, tiny
         _runner(config, tmp_path, tiny_coco_options)
 
 
-@pytest.mark.parametrize('frozen', [True, False], ids=['frozen', 'finetune'])
+@pytest.mark.parametrize('frozen', [True, pytest.param(False, marks=pytest.mark.runs)],
+                         ids=['frozen', 'finetune'])
 def test_train_tool_frozen_backbone_bit_identical(tmp_path, tiny_coco_options, frozen, run_tool):
     """tools/train.py, two epochs with checkpoints: the frozen backbone ends exactly as loaded
     (weights and BN buffers); its fine-tuned twin's changes. Both arms ask for BN in train mode

@@ -69,6 +69,7 @@ def checkpoint(tmp_path_factory) -> str:
     return path
 
 
+@pytest.mark.runs
 def test_tools_test_writes_the_stratified_report(tiny_lvis, checkpoint, tmp_path, run_tool):
     root, train, val = tiny_lvis
     work_dir = tmp_path / 'work'

@@ -181,6 +181,7 @@ def test_check_refuses_a_file_missing_trunk_tensors(token, tmp_path, tiny_coco_o
         runner.train()
 
 
+@pytest.mark.runs
 def test_timm_weights_train_frozen_through_the_check(tmp_path, tiny_coco_options):
     """The timm:// path counts as loaded for the check: a run trains, the trunk stays the file's."""
     checkpoint, state = _write('convnext-t-timm', tmp_path)

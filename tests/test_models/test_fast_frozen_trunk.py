@@ -235,6 +235,7 @@ def _init_checkpoint(tmp_path) -> str:
     return path
 
 
+@pytest.mark.runs
 def test_checkpoints_pass_between_fast_and_plain_runs(tmp_path, tiny_coco_options,
                                                       frozen_configs):
     """A fast run from a checkpoint, resumed by a plain frozen run, resumed by a fast one, the

@@ -2,9 +2,12 @@
 import json
 import os.path as osp
 
+import pytest
+
 from mmfrozen.testing import TINY_FASTER_RCNN
 
 
+@pytest.mark.runs
 def test_cost_tool_compares_frozen_with_finetuned(tmp_path, run_tool):
     frozen_config = tmp_path / 'faster-rcnn_r18-tiny-frozen_fpn_coco.py'
     frozen_config.write_text(f'_base_ = {TINY_FASTER_RCNN!r}\n'
@@ -45,6 +48,7 @@ def test_cost_tool_compares_frozen_with_finetuned(tmp_path, run_tool):
     assert 'model-based estimate' in proc.stdout
 
 
+@pytest.mark.runs
 def test_cost_tool_names_a_missing_config(tmp_path, run_tool):
     missing = str(tmp_path / 'nope.py')
     proc = run_tool(['tools/cost.py', missing], check=False)

@@ -60,6 +60,7 @@ def _one_step(path: str):
     return model, before, changed
 
 
+@pytest.mark.runs
 def test_neck_takes_the_backbone_levels(generated):
     cfg = Config.fromfile(generated['finetune'])
     init_default_scope('mmdet')
@@ -69,6 +70,7 @@ def test_neck_takes_the_backbone_levels(generated):
     assert [64 // o.shape[2] for o in outputs] == [4, 8, 16, 32]
 
 
+@pytest.mark.runs
 def test_frozen_config_trains_one_step_with_the_trunk_as_loaded(generated):
     model, before, changed = _one_step(generated['frozen'])
     assert trainable_parameters(model.backbone) == []
@@ -80,6 +82,7 @@ def test_frozen_config_trains_one_step_with_the_trunk_as_loaded(generated):
         for k, value in loaded.items())
 
 
+@pytest.mark.runs
 def test_finetuned_config_trains_one_step_backbone_included(generated):
     _, _, changed = _one_step(generated['finetune'])
     assert any(k.startswith('backbone.') for k in changed)

@@ -55,6 +55,7 @@ def test_resume_restores_iteration_and_optimizer(trained_tiny, tiny_coco_cfg, tm
     assert saved['optimizer']['state'], 'the checkpoint holds no momentum: nothing was tested'
 
 
+@pytest.mark.runs
 def test_train_resume_continues_to_the_end(trained_tiny, tiny_coco_options, tmp_path, run_tool):
     proc = run_tool(['tools/train.py', TINY_FASTER_RCNN, '--work-dir', str(tmp_path),
                      '--resume', osp.join(trained_tiny, 'epoch_1.pth'),
@@ -117,6 +118,7 @@ def test_two_processes_need_the_cpu_launcher_fix(tiny_coco_options, tmp_path, ru
     assert 'cuda' in proc.stderr.lower() or 'device_ids' in proc.stderr
 
 
+@pytest.mark.runs
 def test_tools_keep_mmdetection_cli(repo_root, run_tool):
     for tool, flags in (('train.py', ['--work-dir', '--resume', '--amp', '--auto-scale-lr',
                                       '--cfg-options', '--launcher']),

@@ -42,6 +42,7 @@ def write_config(tmp_path, hooks: str, imports: str = "'mmfrozen'", extra: str =
     return str(path)
 
 
+@pytest.mark.runs
 def test_cost_json_written_by_a_frozen_training_run(tmp_path, tiny_coco_options, run_tool):
     config = write_config(tmp_path, "dict(type='CostReportHook', interval=4)", extra=FROZEN_RUNNER)
     work_dir = tmp_path / 'work'
@@ -79,6 +80,7 @@ def test_cost_json_written_by_a_frozen_training_run(tmp_path, tiny_coco_options,
     assert not list(work_dir.glob('*.tmp'))
 
 
+@pytest.mark.runs
 def test_interrupted_run_leaves_incomplete_cost_json(tmp_path, tiny_coco_options, run_tool,
                                                      tool_env):
     (tmp_path / 'raise_at_iter.py').write_text(RAISE_AT_ITER_3)

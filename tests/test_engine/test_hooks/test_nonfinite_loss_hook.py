@@ -2,6 +2,7 @@
 import glob
 import os.path as osp
 
+import pytest
 import torch
 
 from mmfrozen.testing import TINY_FASTER_RCNN, last_checkpoint, state_dict, write_config
@@ -38,6 +39,7 @@ def test_nan_loss_stops_the_run_naming_iteration_and_terms(tmp_path, tiny_coco_o
     assert all_finite(last_checkpoint(work_dir))
 
 
+@pytest.mark.runs
 def test_nan_loss_skip_counts_and_trains_on(tmp_path, tiny_coco_options, run_tool):
     proc, work_dir = train(run_tool, tmp_path, tiny_coco_options, [
         "custom_hooks = [dict(type='NonFiniteLossHook', action='skip'), "
@@ -55,6 +57,7 @@ def test_nan_loss_skip_counts_and_trains_on(tmp_path, tiny_coco_options, run_too
     assert all(torch.equal(before[k], skipped[k]) for k in before)
 
 
+@pytest.mark.runs
 def test_diverging_learning_rate_stops_without_a_nan_checkpoint(tmp_path, tiny_coco_options,
                                                                 run_tool):
     # The reproduction: lr=1e10 gives a NaN loss from iteration 2 and, unguarded, a run
