@@ -2,7 +2,7 @@
 
 ``CheckedCocoDataset`` (COCO, and Pascal VOC converted to COCO format), ``CheckedLVISV1Dataset``
 and ``CheckedLVISV05Dataset`` are MMDetection's ``CocoDataset``, ``LVISV1Dataset`` and
-``LVISV05Dataset`` with two additions:
+``LVISV05Dataset`` with three additions:
 
 * the annotation file is checked when the dataset is built
   (:func:`~mmfrozen.datasets.annotation_check.check_annotations`): an error names the file, the
@@ -10,6 +10,12 @@ and ``CheckedLVISV05Dataset`` are MMDetection's ``CocoDataset``, ``LVISV1Dataset
   ``skip_invalid=True`` drops them and logs their count and the first few ids.
   ``require_annotations=False`` accepts image-info files without ground truth (COCO test-dev,
   predicted on with ``format_only``).
+* annotation ids 0 and below, which such files may have (MMDetection's VOC converter numbers
+  from 0) and which are valid COCO, load as any other ids, with one log line: the annotations
+  are renumbered 1..N in file order, as the stratified metrics renumber them
+  (:mod:`~mmfrozen.evaluation.annotation_ids`; MMDetection's ``CocoMetric`` / ``LVISMetric``
+  would count annotation 0 as never matched). Ids that are missing, not integers or not
+  unique are an error.
 * an image the pipeline cannot load raises :class:`~mmfrozen.datasets.image_check.ImageFileError`
   naming the file and what is wrong with it (missing, empty, not an image, truncated); in a
   data-loader worker, the worker dies with that message.
@@ -25,6 +31,7 @@ from mmdet.datasets.api_wrappers import COCO
 from mmdet.registry import DATASETS
 from mmengine.logging import print_log
 
+from ..evaluation.annotation_ids import AnnotationIdError, renumber_annotation_ids
 from .annotation_check import (FIRST_FEW, AnnotationFileError, check_annotations,
                                format_invalid, read_annotation_file, tiny_boxes)
 from .image_check import ImageFileError, describe_image_problem
@@ -68,6 +75,7 @@ class CheckedDatasetMixin:
             if self.require_annotations and not data['annotations']:
                 raise AnnotationFileError(
                     f'Annotation file {self.ann_file}: every annotation is invalid.')
+        self._renumber_annotation_ids(data)
         ignored = tiny_boxes(data)
         if ignored:
             print_log(
@@ -75,6 +83,28 @@ class CheckedDatasetMixin:
                 'than 1 pixel or with area <= 0, which MMDetection ignores in training; first '
                 f'ids: {ignored[:FIRST_FEW]}', logger='current', level=logging.WARNING)
         return data
+
+    def _renumber_annotation_ids(self, data: Dict[str, Any]) -> None:
+        """Renumber annotation ids 0 and below as the stratified metrics do (one log line).
+
+        Such a file is valid COCO and trains as any other; the ids matter to evaluation only,
+        where pycocotools and lvis-api read id 0 as "not matched". The dataset's index holds
+        the ids the stratified metrics see for the same file
+        (:mod:`mmfrozen.evaluation.annotation_ids`).
+
+        Raises:
+            AnnotationFileError: ids missing, not integers or not unique.
+        """
+        try:
+            line = renumber_annotation_ids(data.get('annotations') or [], self.ann_file,
+                                           type(self).__name__)
+        except AnnotationIdError as err:
+            raise AnnotationFileError(str(err)) from err
+        if line is not None:
+            print_log(
+                line + ' Evaluate it with CocoStratifiedMetric / LVISStratifiedMetric (which '
+                'renumber the same way): MMDetection\'s CocoMetric / LVISMetric score such '
+                'annotations as missed.', logger='current', level=logging.WARNING)
 
     def prepare_data(self, idx: int) -> Any:
         """Run the pipeline; if it fails on a bad image file, say which file and why."""

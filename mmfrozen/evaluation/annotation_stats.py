@@ -134,6 +134,30 @@ def ensure_frequency(categories: List[Dict[str, Any]],
     return bool(computed)
 
 
+def check_lvis_images(images: List[Dict[str, Any]], source: str, owner: str) -> None:
+    """Check that every image has LVIS's federated lists, as lvis-api reads them.
+
+    Without them lvis-api fails with a bare ``KeyError``, and a detection's federated rule
+    (count it only for classes known present or absent) is undefined.
+
+    Args:
+        images: the ``images`` of an LVIS-format file.
+        source: the file, for messages.
+        owner: who checks, for messages.
+
+    Raises:
+        KeyError: naming the file, the first image without a list and the field (lvis-api's
+            type of error).
+    """
+    for img in images:
+        for key in ('neg_category_ids', 'not_exhaustive_category_ids'):
+            if not isinstance(img.get(key), list):
+                raise KeyError(
+                    f'{owner}: image id {img.get("id")} of ann_file {source!r} has no list '
+                    f'"{key}"; LVIS files give every image "neg_category_ids" and '
+                    '"not_exhaustive_category_ids" (empty lists where none).')
+
+
 def category_stats(train_ann_file: str,
                    categories: Optional[List[Dict[str, Any]]] = None) -> Dict[int, CategoryStats]:
     """Count each category's training images and instances.

@@ -35,7 +35,7 @@ from .mmdet_results import (check_coco_items, class_ap, classwise_table, classwi
                             coco_copypaste, coco_values)
 from .reference_eval import ReferenceResult, run_coco_eval
 from .stratified_metric_base import (StratifiedMetricMixin, check_labels, evaluated_img_ids,
-                                     extra_values)
+                                     extra_values, missing_fields_named)
 from .stratified_result import StratifiedResult, stratify_result
 
 DETECTION_METRICS = ('bbox', 'segm')
@@ -66,13 +66,22 @@ class CocoStratifiedMetric(StratifiedMetricMixin, CocoMetric):
     default), or by pycocotools (``backend='pycocotools'``): the same numbers, in one
     evaluation for both parameter sets. ``use_mp_eval`` has no effect on ``bbox`` and ``segm``.
 
-    The one deliberate difference: only the evaluated images count. ``CocoMetric`` sets
+    The deliberate differences. Only the evaluated images count: ``CocoMetric`` sets
     ``params.imgIds`` to every image of the annotation file, so evaluating part of it scores
     the others as misses; here ``params.imgIds`` is the evaluated images, for the proposal
-    metrics too. On a whole annotation file the values are ``CocoMetric``'s. (One more fix,
-    of a slip: with ``classwise``, ``CocoMetric`` names pycocotools' k-th class by sorted id
-    after the k-th of ``cat_ids``; where an annotation file lists its categories out of id
-    order, ours names each class's AP after its own class. COCO's files list them in order.)
+    metrics too. Annotation id 0 is scored right: pycocotools reads an annotation id as a
+    match marker, 0 meaning unmatched, so ``CocoMetric`` counts an annotation with id 0 as
+    never found (two perfect detections of boxes with ids 0 and 1 score 0.252, not 1.0);
+    mmdet's Pascal VOC converter numbers annotations from 0. Where any annotation id of
+    ``ann_file`` is 0 or below, ours renumbers them all 1..N in file order, in memory, for
+    both backends and the proposal metrics, and says so in one log line; its values are
+    ``CocoMetric``'s on the renumbered file. Ids that are not integers or not unique raise
+    :class:`~mmfrozen.evaluation.annotation_ids.AnnotationIdError` naming the file, a missing
+    one a ``KeyError`` naming the file and the field (where pycocotools' names neither). On a
+    whole annotation file numbered from 1 the values are ``CocoMetric``'s. (One more fix, of a
+    slip: with ``classwise``, ``CocoMetric`` names pycocotools' k-th class by sorted id after
+    the k-th of ``cat_ids``; where an annotation file lists its categories out of id order,
+    ours names each class's AP after its own class. COCO's files list them in order.)
 
     Args:
         ann_file: the COCO-format annotation file of the evaluated images; None: the ground
@@ -103,9 +112,11 @@ class CocoStratifiedMetric(StratifiedMetricMixin, CocoMetric):
         if ann_file is not None and not osp.isfile(ann_file):
             raise FileNotFoundError(f'CocoStratifiedMetric: ann_file {ann_file!r} does not '
                                     'exist.')
-        super().__init__(ann_file=ann_file, metric=metric, **kwargs)
+        with missing_fields_named('CocoStratifiedMetric', ann_file):
+            super().__init__(ann_file=ann_file, metric=metric, **kwargs)
         self.ann_file = ann_file
         self._init_stratified(train_ann_file, bins, out_dir, plot, backend, nproc)
+        self.renumber_ground_truth(self._coco_api, ann_file)
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """``CocoMetric``'s metrics on the evaluated images, then ours; the report.
@@ -150,6 +161,7 @@ class CocoStratifiedMetric(StratifiedMetricMixin, CocoMetric):
             with self.result_file_prefix() as outfile_prefix:
                 self._coco_api = COCO(
                     self.gt_to_coco_json(gt_dicts=gts, outfile_prefix=outfile_prefix))
+            self.renumber_ground_truth(self._coco_api, None)
         if self.cat_ids is None:
             self.cat_ids = self._coco_api.get_cat_ids(cat_names=self.dataset_meta['classes'])
         check_labels(preds, len(self.cat_ids), gt_source)

@@ -13,6 +13,10 @@ with them), in a fraction of the time and memory:
   ground truth of area 0 left out (lvis-api's ``get_ann_ids`` keeps ``0 < area < inf``), and
   a detection box's area ``w * h`` for the area ranges, for ``segm`` too when the results
   carry boxes (lvis-api's ``LVISResults`` does so).
+- Images and classes are handed to faster-coco-eval by their positions in id order, not by
+  their ids (any integer is a valid id; faster-coco-eval refuses negative image ids), and the
+  annotation ids it reads are the metric's, renumbered where any is 0 or below
+  (:mod:`~mmfrozen.evaluation.annotation_ids`).
 - The headline numbers are lvis-api's ``summarize`` on the assembled precision and recall
   arrays, with the same index expressions, and pycocotools' own ``summarize`` on them
   (:mod:`~mmfrozen.evaluation.coco_summary`, which also reads off other IoU thresholds and
@@ -81,7 +85,7 @@ def _chunks(gt_keys: np.ndarray, dt_keys: np.ndarray, cat_ids: Sequence[int], nu
     holds at most ``max_dets`` detections and ``max_pairs`` pairs (a class with more is alone).
 
     Args:
-        gt_keys: ``image_id * num_cats + category_id`` of each ground-truth annotation.
+        gt_keys: ``image * num_cats + class`` of each ground-truth annotation.
         dt_keys: the same for each detection.
         cat_ids: the classes, in order.
         num_cats: the key's multiplier.
@@ -142,8 +146,12 @@ def _evaluate_chunk(number: int) -> Tuple[int, np.ndarray, np.ndarray]:
     s = _SHARED
     cat_ids, img_ids = s['chunks'][number]
     cats = set(cat_ids)
+    img_pos, cat_pos = s['img_pos'], s['cat_pos']
     # copies: faster-coco-eval writes into the annotation dicts ('ignore', 'rle')
-    gt_anns = [dict(ann, **s['gt_override']) for ann in s['gt_anns_by_chunk'][number]]
+    gt_anns = [
+        dict(ann, image_id=img_pos[ann['image_id']], category_id=cat_pos[ann['category_id']],
+             **s['gt_override']) for ann in s['gt_anns_by_chunk'][number]
+    ]
     dt_anns = _dt_dicts(s['dets'], s['dt_index_by_chunk'][number], s['dt_area'], s['iou_type'])
     images = [s['images'][i] for i in img_ids]
     categories = [c for c in s['categories'] if c['id'] in cats]
@@ -241,51 +249,108 @@ def _share(**kwargs: Any) -> None:
     _SHARED.update(kwargs)
 
 
+class _Positions:
+    """The evaluated images' and classes' ids as positions ``1..n`` in ascending id order.
+
+    faster-coco-eval takes no negative image ids (its C++ mask code refuses them) and the
+    chunking keys ``image * classes + class`` need non-negative, bounded numbers; any integer
+    is a valid COCO id. Positions keep the ids' order, so every sort (images, classes) and so
+    every number is the same as with the ids themselves.
+
+    Args:
+        img_ids: the evaluated images' ids.
+        cat_ids: the evaluated classes' ids.
+    """
+
+    def __init__(self, img_ids: Sequence[int], cat_ids: Sequence[int]) -> None:
+        self.img_ids = np.asarray(sorted(img_ids), dtype=np.int64)
+        self.cat_ids = np.asarray(sorted(cat_ids), dtype=np.int64)
+        self.num_cats = len(self.cat_ids) + 1  # the keys' multiplier
+
+    def images(self, ids: np.ndarray) -> np.ndarray:
+        """Positions of evaluated image ids (others: meaningless)."""
+        return np.searchsorted(self.img_ids, np.asarray(ids, dtype=np.int64)) + 1
+
+    def cats(self, ids: np.ndarray) -> np.ndarray:
+        """Positions of evaluated class ids (others: meaningless)."""
+        return np.searchsorted(self.cat_ids, np.asarray(ids, dtype=np.int64)) + 1
+
+    def keys(self, img_ids: np.ndarray, cat_ids: np.ndarray) -> np.ndarray:
+        """``image position * num_cats + class position`` of each (image, class) pair."""
+        return self.images(img_ids) * self.num_cats + self.cats(cat_ids)
+
+
+def _image_by_position(img: Dict[str, Any], img_pos: Dict[int, int],
+                       cat_pos: Dict[int, int]) -> Dict[str, Any]:
+    """A copy of an image's dict with its id and LVIS's category lists by position."""
+    out = dict(img, id=img_pos[img['id']])
+    for key in ('neg_category_ids', 'not_exhaustive_category_ids'):
+        if key in img:
+            out[key] = [cat_pos[c] for c in img[key] if c in cat_pos]
+    return out
+
+
 def _prepare_and_run(gt_anns: List[Dict[str, Any]], dets: Detections, dt_keep: np.ndarray,
                      dt_area: np.ndarray, images: List[Dict[str, Any]],
-                     categories: List[Dict[str, Any]], cat_ids: List[int], iou_type: str,
+                     categories: List[Dict[str, Any]], pos: _Positions, iou_type: str,
                      lvis_style: bool, max_dets: List[int], iou_thrs: np.ndarray,
                      gt_override: Dict[str, Any], nproc: int, progress: Optional[Progress],
                      chunk_dets: int,
                      chunk_pairs: int) -> Tuple[List[Tuple[List[int], List[int]]], list]:
     """Split the classes into chunks and evaluate them with faster-coco-eval.
 
+    faster-coco-eval sees the images and classes by their positions (:class:`_Positions`);
+    the chunks returned name them by their ids.
+
     Args:
         gt_anns: the ground truth to evaluate (already filtered to the images and classes).
         dets: all detections; ``dt_keep`` indexes those to evaluate.
         dt_area: every detection's area for the area ranges.
         images: the evaluated images' dicts.
-        categories: the evaluated classes' dicts, ``cat_ids`` their ids in order.
+        categories: the evaluated classes' dicts, in ascending id order.
+        pos: the evaluated images' and classes' positions.
         iou_type, lvis_style, max_dets, iou_thrs: faster-coco-eval's settings.
         gt_override: fields set on (copies of) the ground truth, e.g. ``iscrowd=0``.
         nproc, progress, chunk_dets, chunk_pairs: see :func:`lvis_eval_fast`.
 
     Returns:
-        tuple: the chunks and each evaluated chunk's ``(number, precision, recall)``.
+        tuple: the chunks (class ids, image ids) and each evaluated chunk's
+        ``(number, precision, recall)``.
     """
-    num_cats = int(max(cat_ids)) + 1 if cat_ids else 1
-    gt_keys = np.array([a['image_id'] * num_cats + a['category_id'] for a in gt_anns],
-                       dtype=np.int64)
-    dt_keys = dets.image_id[dt_keep] * num_cats + dets.category_id[dt_keep]
-    chunks = _chunks(gt_keys, dt_keys, cat_ids, num_cats, chunk_dets, chunk_pairs)
+    num_cats = pos.num_cats
+    gt_cat = pos.cats(np.array([a['category_id'] for a in gt_anns], dtype=np.int64))
+    gt_keys = pos.images(np.array([a['image_id'] for a in gt_anns],
+                                  dtype=np.int64)) * num_cats + gt_cat
+    # the detections by position (those not kept are never read)
+    dt_img = np.zeros(len(dets), dtype=np.int64)
+    dt_cat = np.zeros(len(dets), dtype=np.int64)
+    dt_img[dt_keep] = pos.images(dets.image_id[dt_keep])
+    dt_cat[dt_keep] = pos.cats(dets.category_id[dt_keep])
+    dt_keys = dt_img[dt_keep] * num_cats + dt_cat[dt_keep]
+    chunks = _chunks(gt_keys, dt_keys, list(range(1, num_cats)), num_cats, chunk_dets,
+                     chunk_pairs)
     chunk_of = np.full(num_cats, -1, dtype=np.int64)
     for n, (cats, _) in enumerate(chunks):
         chunk_of[cats] = n
-    gt_chunk = chunk_of[gt_keys % num_cats]
-    dt_chunk = chunk_of[dt_keys % num_cats]
+    gt_chunk = chunk_of[gt_cat]
+    dt_chunk = chunk_of[dt_cat[dt_keep]]
     gt_by_chunk: List[List[Dict[str, Any]]] = [[] for _ in chunks]
     for ann, n in zip(gt_anns, gt_chunk.tolist()):
         gt_by_chunk[n].append(ann)
     dt_by_chunk = [dt_keep[dt_chunk == n] for n in range(len(chunks))]
+    img_pos = dict(zip(pos.img_ids.tolist(), range(1, len(pos.img_ids) + 1)))
+    cat_pos = dict(zip(pos.cat_ids.tolist(), range(1, num_cats)))
     _share(
         chunks=chunks,
         gt_anns_by_chunk=gt_by_chunk,
         dt_index_by_chunk=dt_by_chunk,
-        dets=dets,
+        dets=Detections(dt_img, dt_cat, dets.score, dets.bbox, dets.segm),
         dt_area=dt_area,
-        images={img['id']: img
+        images={img_pos[img['id']]: _image_by_position(img, img_pos, cat_pos)
                 for img in images},
-        categories=categories,
+        categories=[dict(cat, id=cat_pos[cat['id']]) for cat in categories],
+        img_pos=img_pos,
+        cat_pos=cat_pos,
         iou_type=iou_type,
         lvis_style=lvis_style,
         max_dets=max_dets,
@@ -296,7 +361,9 @@ def _prepare_and_run(gt_anns: List[Dict[str, Any]], dets: Detections, dt_keep: n
         results = _run_chunks([n for n, (_, imgs) in enumerate(chunks) if imgs], nproc, progress)
     finally:
         _SHARED.clear()
-    return chunks, results
+    ids = [([int(pos.cat_ids[c - 1]) for c in cats], [int(pos.img_ids[i - 1]) for i in imgs])
+           for cats, imgs in chunks]
+    return ids, results
 
 
 def lvis_eval_fast(gt: Any,
@@ -336,22 +403,24 @@ def lvis_eval_fast(gt: Any,
     img_set = np.asarray(img_ids, dtype=np.int64)
     # lvis-api's get_ann_ids keeps 0 < area < inf, for ground truth and detections.
     gt_anns = [a for i in img_ids for a in gt.img_ann_map[i] if 0 < a['area'] < float('inf')]
+    pos = _Positions(img_ids, cat_ids)
+    images = gt.load_imgs(img_ids)
     # Federated rule: a detection counts only for classes known present or absent (negative).
-    num_cats = int(max(cat_ids)) + 1
-    known = {a['image_id'] * num_cats + a['category_id'] for a in gt_anns}
-    for img in gt.load_imgs(img_ids):
-        known.update(img['id'] * num_cats + c for c in img.get('neg_category_ids', []))
+    known = [pos.keys([a['image_id'] for a in gt_anns], [a['category_id'] for a in gt_anns])]
+    cat_set = set(cat_ids)
+    for img in images:
+        negative = [c for c in img.get('neg_category_ids', []) if c in cat_set]
+        known.append(pos.keys([img['id']] * len(negative), negative))
     top_area = dt_area_all[top]
-    keys = dets.image_id[top] * num_cats + dets.category_id[top]
+    keys = pos.keys(dets.image_id[top], dets.category_id[top])
     keep = (
         np.isin(dets.image_id[top], img_set) & (top_area > 0) & (top_area < np.inf)
-        & np.isin(keys, np.fromiter(known, dtype=np.int64, count=len(known))))
+        & np.isin(keys, np.concatenate(known)))
     dt_keep = top[keep]
 
-    images = gt.load_imgs(img_ids)
     categories = gt.load_cats(cat_ids)
     chunks, results = _prepare_and_run(gt_anns, dets, dt_keep, dt_area_all, images,
-                                       categories, cat_ids, iou_type, True, [LVIS_MAX_DETS],
+                                       categories, pos, iou_type, True, [LVIS_MAX_DETS],
                                        IOU_THRS, dict(iscrowd=0), nproc, progress, chunk_dets,
                                        chunk_pairs)
     precision, recall = _assemble(chunks, results, cat_ids, len(IOU_THRS), 1)
@@ -433,7 +502,8 @@ def coco_eval_fast(gt: Any,
     gt_anns = [a for i in img_ids for a in gt.imgToAnns[i] if a['category_id'] in cat_set]
     thrs, limits = evaluation_grid(iou_thrs, max_dets)
     chunks, results = _prepare_and_run(gt_anns, dets, dt_keep, dt_area, gt.loadImgs(img_ids),
-                                       gt.loadCats(cat_ids), cat_ids, iou_type, False, limits,
+                                       gt.loadCats(cat_ids), _Positions(img_ids, cat_ids),
+                                       iou_type, False, limits,
                                        thrs, {}, nproc, progress, chunk_dets, chunk_pairs)
     precision, recall = _assemble(chunks, results, cat_ids, len(thrs), len(limits))
     return coco_result(iou_type, cat_ids, EvalArrays(precision, recall, thrs, limits))

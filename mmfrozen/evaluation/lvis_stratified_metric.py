@@ -22,14 +22,14 @@ from mmdet.structures.mask import encode_mask_results
 from mmengine.fileio import load
 from mmengine.logging import print_log
 
-from .annotation_stats import CategoryStats, ensure_frequency
+from .annotation_stats import CategoryStats, check_lvis_images, ensure_frequency
 from .detections import Detections
 from .fast_eval import FAST_BACKEND, Progress, lvis_eval_fast
 from .mmdet_results import (LVIS_DEFAULT_ITEMS, LVIS_PROPOSAL_ITEMS, class_ap, classwise_table,
                             classwise_values, lvis_values)
 from .reference_eval import ReferenceResult, run_lvis_eval
 from .stratified_metric_base import (StratifiedMetricMixin, check_labels, evaluated_img_ids,
-                                     extra_values)
+                                     extra_values, missing_fields_named)
 from .stratified_result import stratify_result
 
 DETECTION_METRICS = ('bbox', 'segm')
@@ -64,11 +64,19 @@ class LVISStratifiedMetric(StratifiedMetricMixin, LVISMetric):
     numbers. The log has each evaluation's time and peak memory, and a progress bar shows
     from 2,000 images. Masks may come RLE-encoded (a ``tools/test.py --out`` pickle).
 
-    The one deliberate difference: only the evaluated images count. ``LVISMetric`` sets
+    The deliberate differences. Only the evaluated images count: ``LVISMetric`` sets
     ``params.imgIds``, but lvis-api reads ``params.img_ids``, so evaluating part of an
     annotation file scores every image of it (the others as misses); here
     ``params.img_ids`` is the evaluated images (and ``proposal_fast`` pairs each image's
-    proposals with its own ground truth). On a whole annotation file the values are
+    proposals with its own ground truth). Annotation id 0 is scored right: lvis-api reads an
+    annotation id as a match marker, 0 meaning unmatched, so ``LVISMetric`` counts an
+    annotation with id 0 as never found. Where any annotation id of ``ann_file`` is 0 or below,
+    ours renumbers them all 1..N in file order, in memory, for both backends, and says so in
+    one log line; its values are ``LVISMetric``'s on the renumbered file. Ids that are not
+    integers or not unique raise :class:`~mmfrozen.evaluation.annotation_ids.AnnotationIdError`
+    naming the file; a missing id, or an image without ``neg_category_ids`` or
+    ``not_exhaustive_category_ids``, a ``KeyError`` naming the file and the field (where
+    lvis-api's names neither). On a whole annotation file numbered from 1 the values are
     ``LVISMetric``'s. (One more fix, of a slip: with ``classwise``, ``LVISMetric`` names
     lvis-api's k-th class by sorted id after the file's k-th category; where a file lists its
     categories out of id order, ours names each class's AP after its own class. LVIS v1's
@@ -105,9 +113,11 @@ class LVISStratifiedMetric(StratifiedMetricMixin, LVISMetric):
         if ann_file is not None and not osp.isfile(ann_file):
             raise FileNotFoundError(f'LVISStratifiedMetric: ann_file {ann_file!r} does not '
                                     'exist.')
-        super().__init__(ann_file=ann_file, metric=metric, **kwargs)
+        with missing_fields_named('LVISStratifiedMetric', ann_file):
+            super().__init__(ann_file=ann_file, metric=metric, **kwargs)
         self.ann_file = ann_file
         self._init_stratified(train_ann_file, bins, out_dir, plot, backend, nproc)
+        self.renumber_ground_truth(self._lvis_api, ann_file)
         # set by each evaluation: the categories' training counts and frequency groups
         self._stats: Optional[Dict[int, CategoryStats]] = None
         self._frequencies: Dict[int, str] = {}
@@ -210,6 +220,8 @@ class LVISStratifiedMetric(StratifiedMetricMixin, LVISMetric):
         if self.cat_ids is None:
             self.cat_ids = self._lvis_api.get_cat_ids()
         check_labels(preds, len(self.cat_ids), self.ann_file)
+        check_lvis_images(self._lvis_api.dataset['images'], self.ann_file,
+                          'LVISStratifiedMetric')
         categories = self._lvis_api.dataset['categories']
         stats = self.category_stats(categories, self.ann_file)
         ensure_frequency(

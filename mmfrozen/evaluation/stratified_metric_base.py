@@ -14,6 +14,7 @@ from mmengine.evaluator.metric import _to_cpu
 from mmengine.logging import MMLogger, print_log
 from mmengine.utils import ProgressBar
 
+from .annotation_ids import renumber_api_annotation_ids
 from .annotation_stats import (CategoryStats, categories_have_counts, category_stats,
                                stats_from_categories)
 from .collect import collect_to_rank0
@@ -29,6 +30,8 @@ from .stratify import DEFAULT_BINS, Bin, normalize_bins
 OUT_SUBDIR = 'stratified_eval'
 # From this many evaluated images on, the fast backend shows a progress bar.
 PROGRESS_MIN_IMAGES = 2000
+#: the fields pycocotools and lvis-api index an annotation file by.
+INDEXED_FIELDS = ('id', 'image_id', 'category_id')
 
 
 def runner_work_dir() -> Optional[str]:
@@ -57,6 +60,27 @@ def check_labels(preds: Sequence[dict], num_classes: int, ann_file: str) -> None
                 f'{int(labels.max())}, but the ground truth {ann_file!r} has '
                 f'{num_classes} "categories" (labels 0-{num_classes - 1}). Does the model\'s '
                 'num_classes match the annotation file?')
+
+
+@contextlib.contextmanager
+def missing_fields_named(owner: str, ann_file: Optional[str]) -> Iterator[None]:
+    """Name the file and the field where reading an annotation file fails on a missing field.
+
+    pycocotools and lvis-api index every image, annotation and category by fields they take
+    for granted (:data:`INDEXED_FIELDS`) and fail with a bare ``KeyError``; other errors pass
+    unchanged.
+
+    Raises:
+        KeyError: naming the owner, the file and the field (the parent's type of error).
+    """
+    try:
+        yield
+    except KeyError as err:
+        if err.args[:1] not in [(f, ) for f in INDEXED_FIELDS]:
+            raise
+        raise KeyError(f'{owner}: ann_file {ann_file!r}: an entry of its "images", '
+                       f'"annotations" or "categories" has no field "{err.args[0]}", which '
+                       'every one needs.') from err
 
 
 def evaluated_img_ids(gts: Sequence[dict]) -> List[int]:
@@ -106,6 +130,27 @@ class StratifiedMetricMixin:
         self.nproc = int(nproc)
         self._category_stats: Optional[Dict[int, CategoryStats]] = None
         self._stats_read = False
+
+    def renumber_ground_truth(self, api: Any, source: Optional[str]) -> None:
+        """Renumber the ground truth's annotation ids where any is 0 or below (one log line).
+
+        The one place the ids are fixed: every backend, and the parent's own code
+        (``proposal``, ``proposal_fast``), reads this api object. See
+        :mod:`~mmfrozen.evaluation.annotation_ids`.
+
+        Args:
+            api: the metric's ``COCO`` / ``LVIS`` object (None: nothing to do).
+            source: its annotation file, for messages.
+
+        Raises:
+            AnnotationIdError: annotation ids that are not unique integers.
+        """
+        if api is None:
+            return
+        line = renumber_api_annotation_ids(api, source or 'the converted ground truth',
+                                           type(self).__name__)
+        if line is not None:
+            print_log(line, logger='current', level=logging.WARNING)
 
     def category_stats(self, categories: List[Dict[str, Any]],
                        gt_source: str) -> Optional[Dict[int, CategoryStats]]:
