@@ -299,6 +299,39 @@ def close(ours, ref, tol: float = 1e-9) -> bool:
     return ours is not None and abs(ours - ref) <= tol
 
 
+def renumbered(gt: Dict[str, Any]) -> Dict[str, Any]:
+    """A copy of an annotation file's content as the stratified metrics and the checked
+    datasets evaluate it: where any annotation id is 0 or below, the annotations numbered
+    ``1..N`` in file order (the documented rule, written here independently of
+    :mod:`mmfrozen.evaluation.annotation_ids`)."""
+    out = copy.deepcopy(gt)
+    if any(ann['id'] <= 0 for ann in out['annotations']):
+        for number, ann in enumerate(out['annotations'], start=1):
+            ann['id'] = number
+    return out
+
+
+def write_renumbered(path: str, out_path: str) -> str:
+    """:func:`renumbered` of the annotation file ``path``, written to ``out_path``."""
+    with open(path) as f:
+        data = json.load(f)
+    with open(out_path, 'w') as f:
+        json.dump(renumbered(data), f)
+    return out_path
+
+
+def write_numbered_from_zero(path: str, out_path: str) -> str:
+    """The annotation file ``path`` with its annotations numbered ``0..N-1`` in file order (as
+    MMDetection's Pascal VOC converter numbers them), written to ``out_path``."""
+    with open(path) as f:
+        data = json.load(f)
+    for number, ann in enumerate(data['annotations']):
+        ann['id'] = number
+    with open(out_path, 'w') as f:
+        json.dump(data, f)
+    return out_path
+
+
 class StratifiedRun(NamedTuple):
     """One evaluation of the hand-made predictions by a stratified metric and its reference."""
     results: dict  # the metric's evaluate()

@@ -15,9 +15,10 @@ import pytest
 from mmdet.registry import METRICS
 
 from mmfrozen.testing.stratified import (ONE_IMAGE_CLASSES, assert_drop_in, data_samples,
-                                         evaluate_both, make_categories, make_predictions,
-                                         make_val, one_image_sample, same_value,
-                                         write_one_image_file)
+                                         evaluate_both, evaluate_metric, log_lines,
+                                         make_categories, make_predictions, make_val,
+                                         one_image_sample, same_value,
+                                         write_numbered_from_zero, write_one_image_file)
 
 BACKENDS = ['faster-coco-eval', 'lvis-api']
 
@@ -184,3 +185,26 @@ def test_classwise_with_categories_out_of_id_order(hand_made, tmp_path):
     for k, cat_id in enumerate(sorted(listed)):
         assert same_value(ours.results[f'lvis/class_{cat_id}_precision'],
                           parent.results[f'lvis/class_{listed[k]}_precision'])
+
+
+@pytest.mark.parametrize('backend', BACKENDS)
+def test_an_id_0_file_scores_as_the_parent_scores_it_renumbered(hand_made, tmp_path, backend):
+    """The deliberate difference: annotations numbered from 0, which LVISMetric (lvis-api)
+    scores with annotation 0 never matched. Ours returns what LVISMetric returns on the same
+    file numbered from 1, with one log line."""
+    from_one = hand_made['sorted']
+    from_zero = write_numbered_from_zero(from_one, str(tmp_path / 'from_zero.json'))
+    with open(from_one) as f:
+        classes = [c['name'] for c in json.load(f)['categories']]
+    samples = data_samples(make_predictions(from_one))
+    cfg = dict(metric=['bbox', 'proposal'], classwise=True, outfile_prefix='results')
+    parent = evaluate_metric(dict(type='LVISMetric', ann_file=from_one, **cfg), samples,
+                             classes, str(tmp_path / 'parent'))
+    parent_from_zero = evaluate_metric(dict(type='LVISMetric', ann_file=from_zero, **cfg),
+                                       samples, classes, str(tmp_path / 'parent_from_zero'))
+    ours = evaluate_metric(dict(type='LVISStratifiedMetric', ann_file=from_zero, backend=backend,
+                                out_dir=str(tmp_path / 'report'), **cfg), samples, classes,
+                           str(tmp_path / 'ours'))
+    assert_drop_in(parent, ours)
+    assert parent_from_zero.results['lvis/bbox_AP'] < parent.results['lvis/bbox_AP']
+    assert len(log_lines(ours.log, 'annotation id(s) of 0 or below')) == 1

@@ -1,5 +1,7 @@
 """Pascal VOC's path to stratified evaluation: mmdet's converter to COCO format, then
-CocoStratifiedMetric, checked against pycocotools on the converted files."""
+CocoStratifiedMetric, checked against pycocotools on the converted files. The converter numbers
+annotations from 0, so pycocotools runs on the renumbered copy (ids 1..N), as the metric
+evaluates it; on the file as converted it would count annotation 0 as never matched."""
 import json
 import os
 import os.path as osp
@@ -9,7 +11,8 @@ from xml.etree import ElementTree as ET
 
 import numpy as np
 import pytest
-from mmfrozen.testing.stratified import SIZE, coco_reference, data_samples, reference_json
+from mmfrozen.testing.stratified import (SIZE, coco_reference, data_samples, reference_json,
+                                         write_renumbered)
 
 import mmfrozen  # noqa: F401  registers the metric
 from mmdet.evaluation import voc_classes
@@ -118,7 +121,10 @@ def test_voc_through_coco_format_equals_pycocotools(voc_coco_files, tmp_path):
     metric.process({}, samples)
     results = metric.evaluate(len(samples))
 
-    ref = coco_reference(val_path, reference_json(preds, val_path, 'bbox'), 'bbox')
+    with open(val_path) as f:
+        assert min(a['id'] for a in json.load(f)['annotations']) == 0  # the converter's ids
+    renumbered = write_renumbered(val_path, str(tmp_path / 'renumbered.json'))
+    ref = coco_reference(renumbered, reference_json(preds, val_path, 'bbox'), 'bbox')
     assert results['coco/bbox_AP_exact'] == pytest.approx(ref.stats[0], abs=1e-9)
     assert results['coco/bbox_AP50_exact'] == pytest.approx(ref.stats[1], abs=1e-9)
     assert results['coco/bbox_mAP'] == float(f'{round(ref.stats[0], 3)}')  # CocoMetric's
