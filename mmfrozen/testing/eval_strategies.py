@@ -42,11 +42,19 @@ class EvalCase:
             ``gt['categories']`` (the order a dataset's classes take).
         iou_types: what to evaluate: ``('bbox',)`` or ``('bbox', 'segm')``.
         lvis: whether ``gt`` is in LVIS format.
+        evaluated: the ids of the images the detector runs on (and the metric is given), in
+            file order: all, or some.
     """
     gt: Dict[str, Any]
     dets: Dict[int, Dict[str, np.ndarray]]
     iou_types: Tuple[str, ...]
     lvis: bool
+    evaluated: List[int]
+
+    @property
+    def every_image(self) -> bool:
+        """Whether every image of the file is evaluated."""
+        return len(self.evaluated) == len(self.gt['images'])
 
     @property
     def max_dets(self) -> int:
@@ -82,6 +90,10 @@ class EvalCase:
                 break
         if 'segm' in self.iou_types:
             out.append('segm')
+        if not self.every_image:
+            out.append('part of the images')
+        if any(a['area'] != a['bbox'][2] * a['bbox'][3] for a in anns):
+            out.append('area other than the box')
         return out
 
 
@@ -162,8 +174,11 @@ def eval_cases(draw, lvis: bool = False, min_annotations: int = 0) -> EvalCase:
         count = draw(st.integers(0, 4))
         for _ in range(max(count, min_annotations) if k == 0 else count):
             box = draw(_gt_box(img['width'], img['height']))
+            # the area ranges' bounds (32**2, 96**2) included, where implementations may part
+            area = draw(st.sampled_from((box[2] * box[3], box[2] * box[3] / 2, 32.0**2,
+                                         96.0**2)))
             ann = dict(image_id=img['id'], category_id=draw(st.sampled_from(cat_ids)), bbox=box,
-                       area=box[2] * box[3], segmentation=_rect_polygon(box))
+                       area=area, segmentation=_rect_polygon(box))
             if not lvis:
                 ann['iscrowd'] = draw(st.sampled_from((0, 0, 0, 1)))
             anns.append(ann)
@@ -186,13 +201,16 @@ def eval_cases(draw, lvis: bool = False, min_annotations: int = 0) -> EvalCase:
         extra = _flood(img, draw(st.integers(limit - 2, limit + 8)), len(cats),
                        draw(st.integers(0, 2**32 - 1)))
         dets[img['id']] = {k: np.concatenate([dets[img['id']][k], extra[k]]) for k in extra}
-    if not sum(len(d['scores']) for d in dets.values()):
-        img = images[0]
+    evaluated = [img['id'] for img in images]
+    if len(images) > 1 and draw(st.booleans()):
+        evaluated = [i for i in evaluated if draw(st.booleans())] or evaluated[-1:]
+    if not sum(len(dets[i]['scores']) for i in evaluated):
+        img = next(img for img in images if img['id'] == evaluated[0])
         dets[img['id']] = dict(
             bboxes=np.array([[0, 0, img['width'], img['height']]], dtype=np.float32),
             scores=np.array([SCORES[0]], dtype=np.float32), labels=np.zeros(1, dtype=np.int64))
     iou_types = draw(st.sampled_from((('bbox', ), ('bbox', 'segm'))))
-    return EvalCase(gt=gt, dets=dets, iou_types=iou_types, lvis=lvis)
+    return EvalCase(gt=gt, dets=dets, iou_types=iou_types, lvis=lvis, evaluated=evaluated)
 
 
 @st.composite
@@ -235,10 +253,12 @@ def _flood(img: Dict[str, Any], count: int, num_classes: int,
 
 
 def data_samples(case: EvalCase) -> List[Dict[str, Any]]:
-    """What a detector's test step hands the metric, one per image of the file (in its order);
+    """What a detector's test step hands the metric, one per evaluated image (in file order);
     masks (each detection's box) where ``segm`` is evaluated."""
     samples = []
     for img in case.gt['images']:
+        if img['id'] not in case.evaluated:
+            continue
         d = case.dets[img['id']]
         pred = dict(bboxes=torch.from_numpy(d['bboxes']), scores=torch.from_numpy(d['scores']),
                     labels=torch.from_numpy(d['labels']))
@@ -251,11 +271,13 @@ def data_samples(case: EvalCase) -> List[Dict[str, Any]]:
 
 
 def results_json(case: EvalCase, iou_type: str) -> List[Dict[str, Any]]:
-    """The detections in the COCO results format, as the reference evaluators read them
-    (written here, independently of mmdet's ``results2json``)."""
+    """The detections on the evaluated images in the COCO results format, as the reference
+    evaluators read them (written here, independently of mmdet's ``results2json``)."""
     cat_ids = [c['id'] for c in case.gt['categories']]
     out = []
     for img in case.gt['images']:
+        if img['id'] not in case.evaluated:
+            continue
         d = case.dets[img['id']]
         masks = _box_masks(d['bboxes'], img['height'], img['width']) \
             if iou_type == 'segm' else None

@@ -2,10 +2,11 @@
 detections (:mod:`mmfrozen.testing.eval_strategies`: any ids, 0 and negative ones included,
 empty images, crowd regions, tied scores, more detections than the reference keeps, boxes at
 the image border, boxes and masks), each backend of ours equals the reference run on the file
-as the metrics document they evaluate it (annotation ids 0 or below renumbered 1..N): the
-``*_exact`` keys and every class's AP equal pycocotools' ``COCOeval`` / lvis-api's
-``LVISEval``, and the parent-named keys equal MMDetection's ``CocoMetric`` / ``LVISMetric`` on
-the renumbered file. Broken files raise an error naming the file and the field.
+as the metrics document they evaluate it (annotation ids 0 or below renumbered 1..N, only the
+evaluated images): the ``*_exact`` keys and every class's AP equal pycocotools' ``COCOeval`` /
+lvis-api's ``LVISEval``, and, where every image is evaluated, the parent-named keys equal
+MMDetection's ``CocoMetric`` / ``LVISMetric`` on the renumbered file. Broken files raise an
+error naming the file and the field.
 
 Each property runs twice: a few dozen examples in the fast suite (derandomized: the same
 examples each run), a few hundred, freshly drawn, in the full suite (``runs``), where the
@@ -36,7 +37,8 @@ FAST = settings(max_examples=30, deadline=None, database=None, derandomize=True,
                 suppress_health_check=HEALTH)
 FULL = settings(max_examples=300, deadline=None, database=None, suppress_health_check=HEALTH)
 FEATURES = ('annotation id <= 0', 'image or category id <= 0', 'empty image', 'tied scores',
-            'over the detection limit', 'box at the border', 'segm')
+            'over the detection limit', 'box at the border', 'segm', 'part of the images',
+            'area other than the box')
 
 
 def dump(data: Dict[str, Any], path: str) -> str:
@@ -63,13 +65,15 @@ def check_against_references(case: EvalCase) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         ann_file = dump(case.gt, osp.join(tmp, 'gt.json'))
         fixed = dump(renumbered(case.gt), osp.join(tmp, 'renumbered.json'))
-        parent = evaluate('LVISMetric' if lvis else 'CocoMetric', fixed, case)
+        # the parents score every image of the file: their keys are ours on the whole file
+        parent = evaluate('LVISMetric' if lvis else 'CocoMetric', fixed, case) \
+            if case.every_image else {}
         refs = {}
         for iou_type in case.iou_types:
             preds = results_json(case, iou_type)
             with contextlib.redirect_stdout(io.StringIO()):
-                ref = lvis_reference(fixed, preds, iou_type) if lvis else \
-                    coco_reference(fixed, preds, iou_type)
+                ref = (lvis_reference if lvis else coco_reference)(fixed, preds, iou_type,
+                                                                   img_ids=case.evaluated)
             values = ref.results if lvis else dict(zip(COCO_KEYS, ref.stats))
             per_class = reference_per_class_ap(ref) if lvis else coco_per_class_ap(ref)
             refs[iou_type] = values, per_class
