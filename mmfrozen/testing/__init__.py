@@ -6,8 +6,11 @@ Not imported by ``import mmfrozen``. Modules:
 * :mod:`~mmfrozen.testing.stratified`: hand-made LVIS/COCO ground truth, predictions and the
   reference evaluators (lvis-api, pycocotools) for the stratified metrics;
 * :mod:`~mmfrozen.testing.runs`: tool subprocesses, torchrun, checkpoints and logs of runs;
-* :mod:`~mmfrozen.testing.faults`: hooks that inject faults (SIGKILL, NaN) into a training run,
-  imported by its config.
+* :mod:`~mmfrozen.testing.faults`: hooks that inject faults (SIGKILL, NaN, a half-written
+  checkpoint, a failing metric) into a training run, imported by its config;
+* :mod:`~mmfrozen.testing.eval_strategies`: hypothesis strategies drawing COCO/LVIS ground truth
+  and detections, valid or broken, for property-based tests of the metrics (needs
+  ``hypothesis``, imported only by it).
 
 :data:`TINY_FASTER_RCNN` is a Faster R-CNN small enough to train in seconds on a CPU.
 """
