@@ -1,7 +1,7 @@
 # Faster R-CNN on LVIS v1 as MMDetection's LVIS Mask R-CNN, without the mask head.
 _base_ = [
     'mmdet::_base_/models/faster-rcnn_r50_fpn.py', '../_base_/datasets/lvis-v1_detection.py',
-    'mmdet::_base_/schedules/schedule_1x.py', 'mmdet::_base_/default_runtime.py'
+    '../_base_/schedules/schedule_1x.py', '../_base_/default_runtime.py'
 ]
 custom_imports = dict(imports=['mmfrozen'], allow_failed_imports=False)
 model = dict(

@@ -11,7 +11,9 @@ _base_ = './cascade-rcnn_r50_nasfpn_stage2-cls-sample1e-2_6e_lvis-v1.py'
 train_dataloader = dict(
     dataset=dict(dataset=dict(_delete_=True, **_base_.train_dataloader.dataset.dataset.dataset)))
 class_balanced_beta = 0.999
+# the base's hooks (NonFiniteLossHook: reliable runs) and the loss weights' hook
 custom_hooks = [
+    *_base_.custom_hooks,
     dict(
         type='ClassBalancedLossHook',
         losses=[f'roi_head.bbox_head.{stage}.loss_cls' for stage in range(3)],

@@ -11,7 +11,9 @@ _base_ = './mask-rcnn_r50_fpn_stage2-cls-sample1e-2_6e_lvis-v1.py'
 # The LVIS data set itself, without the ClassBalancedDataset wrapper.
 train_dataloader = dict(dataset=dict(_delete_=True, **_base_.train_dataloader.dataset.dataset))
 class_balanced_beta = 0.999
+# the base's hooks (NonFiniteLossHook: reliable runs) and the loss weights' hook
 custom_hooks = [
+    *_base_.custom_hooks,
     dict(
         type='ClassBalancedLossHook',
         losses=['roi_head.bbox_head.loss_cls'],

@@ -1,2 +1,5 @@
-_base_ = 'mmdet::retinanet/retinanet_r101_fpn_1x_coco.py'
-custom_imports = dict(imports=['mmfrozen'], allow_failed_imports=False)
+_base_ = './retinanet_r50-finetune_fpn_1x_coco.py'
+model = dict(
+    backbone=dict(
+        depth=101,
+        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet101')))

@@ -1,9 +1,13 @@
 # LVIS v1 with MMDetection's large-scale jitter recipe (scale 0.1-2.0 of 1024, crop 1024, flip;
 # 25 epochs of a 4x repeated set = 100 epochs, SGD lr 0.1 at batch 64), sampled with repeat
-# factors (threshold 1e-3) as MMDetection's LVIS configs.
-_base_ = 'mmdet::common/lsj-100e_coco-detection.py'
+# factors (threshold 1e-3) as MMDetection's LVIS configs. Reliable runs on, from the COCO recipe
+# (../common/lsj-100e_coco-detection.py), the annotation files checked (CheckedLVISV1Dataset).
+# Checks off (the set is inside RepeatDataset and ClassBalancedDataset):
+#   train_dataloader = dict(dataset=dict(dataset=dict(dataset=dict(type='LVISV1Dataset'))))
+#   val_dataloader = dict(dataset=dict(type='LVISV1Dataset'))
+_base_ = '../common/lsj-100e_coco-detection.py'
 
-dataset_type = 'LVISV1Dataset'
+dataset_type = 'CheckedLVISV1Dataset'
 data_root = 'data/lvis_v1/'
 train_dataloader = dict(
     dataset=dict(

@@ -1,7 +1,9 @@
 # 3x for Pascal VOC: the set is repeated 3 times an epoch (mmdet's voc0712.py), so 12 epochs are
 # 36 passes, with the learning rate divided by 10 after 27 and 33 passes, as COCO's ms-3x.
+# The exact-resume loop: --resume continues bit for bit (docs/reliable_runs.md).
+# Off: train_cfg = dict(type='EpochBasedTrainLoop')
 max_epochs = 12
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=1)
+train_cfg = dict(type='ExactResumeEpochBasedTrainLoop', max_epochs=max_epochs, val_interval=1)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 param_scheduler = [

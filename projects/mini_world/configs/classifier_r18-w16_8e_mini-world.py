@@ -4,7 +4,8 @@
 # objects of 22-41 pixels as in the detection images).
 # Its `backbone.*` weights become the detectors' pre-trained backbone
 # (projects.mini_world.mini_world.backbone_export).
-_base_ = 'mmdet::_base_/default_runtime.py'
+# MMDetection's runtime with mmfrozen's reliable-runs hooks (atomic checkpoints, NaN stops)
+_base_ = '../../../configs/_base_/default_runtime.py'
 # the mini world's dataset, model and metric (this project's package; mmfrozen does not know it)
 custom_imports = dict(imports=['mmfrozen', 'projects.mini_world.mini_world'], allow_failed_imports=False)
 
@@ -46,7 +47,9 @@ test_dataloader = val_dataloader
 val_evaluator = dict(type='MiniWorldAccuracy')
 test_evaluator = val_evaluator
 
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=max_epochs)
+# the exact-resume loop of mmfrozen's reliable runs, as the shipped schedules have it
+train_cfg = dict(
+    type='ExactResumeEpochBasedTrainLoop', max_epochs=max_epochs, val_interval=max_epochs)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 

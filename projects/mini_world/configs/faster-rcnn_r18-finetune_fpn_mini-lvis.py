@@ -6,7 +6,7 @@
 # The paths below are tools/mini_reproduction.py's defaults; it passes its own with --cfg-options.
 _base_ = [
     'mmdet::_base_/models/faster-rcnn_r50_fpn.py', '../../../configs/_base_/datasets/lvis-v1_detection.py',
-    'mmdet::_base_/default_runtime.py'
+    '../../../configs/_base_/default_runtime.py'
 ]
 # the mini world's dataset, model and metric (this project's package; mmfrozen does not know it)
 custom_imports = dict(imports=['mmfrozen', 'projects.mini_world.mini_world'], allow_failed_imports=False)
@@ -78,7 +78,9 @@ val_evaluator = dict(
     train_ann_file=data_root + 'annotations/lvis_v1_train.json')
 test_evaluator = val_evaluator
 
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=max_epochs)
+# the exact-resume loop of mmfrozen's reliable runs, as the shipped schedules have it
+train_cfg = dict(
+    type='ExactResumeEpochBasedTrainLoop', max_epochs=max_epochs, val_interval=max_epochs)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(
@@ -90,7 +92,8 @@ param_scheduler = [
          milestones=[max_epochs - 2], gamma=0.1)
 ]
 
-custom_hooks = [dict(type='CostReportHook')]
+# the base's hooks (NonFiniteLossHook: reliable runs) and the cost report
+custom_hooks = [*_base_.custom_hooks, dict(type='CostReportHook')]
 default_hooks = dict(
     logger=dict(interval=20),
     # every epoch, so that an interrupted run resumes (projects/mini_world/tools/mini_reproduction.py does)

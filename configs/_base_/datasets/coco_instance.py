@@ -1,0 +1,9 @@
+# MMDetection's COCO instance segmentation set-up with the annotation files checked when the
+# datasets are built, train and val/test (CheckedCocoDataset, docs/reliable_runs.md).
+# Off: train_dataloader = dict(dataset=dict(type='CocoDataset')) (val_dataloader likewise).
+_base_ = 'mmdet::_base_/datasets/coco_instance.py'
+
+dataset_type = 'CheckedCocoDataset'
+train_dataloader = dict(dataset=dict(type=dataset_type))
+val_dataloader = dict(dataset=dict(type=dataset_type))
+test_dataloader = val_dataloader
