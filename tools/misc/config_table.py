@@ -167,6 +167,14 @@ for the same detector, backbone and neck: the paper trains with its own long lar
 schedule and heads, so it is a reference point, not the expected result of a shorter schedule.
 The paper's parameter totals include parts MMDetection's models do not have.
 
+Every config runs reliably by default ([docs/reliable_runs.md](../docs/reliable_runs.md)): the
+exact-resume loop, atomic checkpoints, a NaN loss that stops the run and checked annotation
+files, from the shared bases ([`_base_/default_runtime.py`](_base_/default_runtime.py),
+[`_base_/schedules/`](_base_/schedules/), [`_base_/datasets/`](_base_/datasets/) and
+[`_base_/common/`](_base_/common/), which wraps MMDetection's one-file recipes); one line in a
+config that inherits one of these turns each off. A config that adds hooks keeps ours with
+`custom_hooks = [*_base_.custom_hooks, dict(type='MyHook')]`.
+
 [`classifiers/`](classifiers/) takes other image classifiers as the backbone, each with the
 recipe MMDetection uses for it: timm's ConvNeXt-T through mmpretrain's `TIMMBackbone`
 (weights by `init_cfg` from `timm://`, mmfrozen's checkpoint scheme for a timm `state_dict`),
