@@ -1,4 +1,5 @@
 """mmfrozen.models: modules registered in MMDetection's registries (``FrozenModule``, ViTs,
+the simple feature pyramid)."""
 from . import freeze  # noqa: F401  registers the FrozenModule builder
 from . import timm_weights  # noqa: F401  registers the timm:// checkpoint scheme
 from . import layer_norm_2d  # noqa: F401  registers LN2d
