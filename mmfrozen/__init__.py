@@ -11,7 +11,11 @@ two things:
    loop and the checkpoint hook in MMEngine's root registries too, where MMEngine's own tools
    look):
 
-   * ``MODELS``: ``FrozenModule`` (:mod:`mmfrozen.models.freeze`);
+   * ``MODELS``: ``FrozenModule`` (:mod:`mmfrozen.models.freeze`), ``TimmViT``,
+     ``SimpleFeaturePyramid``, ``LN2d``, ``LoRAAdapters``, ``ResidualAdapters``
+     (:mod:`mmfrozen.models`);
+   * ``OPTIM_WRAPPER_CONSTRUCTORS``: ``ViTLayerDecayOptimizerConstructor``
+     (:mod:`mmfrozen.engine.optimizers`);
    * ``RUNNERS``: ``FrozenBackboneRunner``; ``LOOPS``: ``ExactResumeEpochBasedTrainLoop``
      (:mod:`mmfrozen.engine`);
    * ``HOOKS``: ``FrozenBackboneCheckHook``, ``CostReportHook``, ``RNGStateHook``,
