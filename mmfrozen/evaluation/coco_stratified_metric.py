@@ -95,6 +95,10 @@ class CocoStratifiedMetric(StratifiedMetricMixin, CocoMetric):
         plot: whether to draw ``{iou_type}_per_class_ap.png``.
         backend: ``'faster-coco-eval'`` (default) or ``'pycocotools'``; the same numbers.
         nproc: worker processes sharing the ``faster-coco-eval`` backend's chunks.
+        class_groups: named groups of class names to score on their own, e.g. few-shot
+            detection's ``dict(novel=[...], base=[...])``: ``{iou}_AP_{group}``,
+            ``{iou}_AP50_{group}``, ``{iou}_AP75_{group}``, each equal to ``CocoMetric`` on a
+            data set of the group's classes (:mod:`~mmfrozen.evaluation.class_groups`).
         **kwargs: the other arguments of mmdet's ``CocoMetric``.
     """
     reference_backend = 'pycocotools'
@@ -108,6 +112,7 @@ class CocoStratifiedMetric(StratifiedMetricMixin, CocoMetric):
                  plot: bool = True,
                  backend: str = FAST_BACKEND,
                  nproc: int = 1,
+                 class_groups: Optional[Dict[str, Sequence[str]]] = None,
                  **kwargs) -> None:
         if ann_file is not None and not osp.isfile(ann_file):
             raise FileNotFoundError(f'CocoStratifiedMetric: ann_file {ann_file!r} does not '
@@ -115,7 +120,7 @@ class CocoStratifiedMetric(StratifiedMetricMixin, CocoMetric):
         with missing_fields_named('CocoStratifiedMetric', ann_file):
             super().__init__(ann_file=ann_file, metric=metric, **kwargs)
         self.ann_file = ann_file
-        self._init_stratified(train_ann_file, bins, out_dir, plot, backend, nproc)
+        self._init_stratified(train_ann_file, bins, out_dir, plot, backend, nproc, class_groups)
         self.renumber_ground_truth(self._coco_api, ann_file)
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
@@ -167,6 +172,7 @@ class CocoStratifiedMetric(StratifiedMetricMixin, CocoMetric):
         check_labels(preds, len(self.cat_ids), gt_source)
         stats = self.category_stats(self._coco_api.load_cats(self.cat_ids), gt_source)
         names = {c['id']: c['name'] for c in self._coco_api.load_cats(self.cat_ids)}
+        groups = self.class_group_ids(self._coco_api.load_cats(self.cat_ids), gt_source)
 
         def reference(metric: str, result_file: str) -> ReferenceResult:
             return run_coco_eval(
@@ -206,7 +212,7 @@ class CocoStratifiedMetric(StratifiedMetricMixin, CocoMetric):
                 eval_results.update(self._classwise(ref.cat_ids, names, precision[..., -1]))
             eval_results.update(coco_values(metric, stats12, self.metric_items))
             print_log(coco_copypaste(metric, stats12), logger='current')
-            result = stratify_result(ref, stats, self.bins, names=names)
+            result = stratify_result(ref, stats, self.bins, names=names, class_groups=groups)
             stratified.append(result)
             extras.update(extra_values(result, groups=True))
         return stratified

@@ -96,6 +96,10 @@ class LVISStratifiedMetric(StratifiedMetricMixin, LVISMetric):
         plot: whether to draw ``{iou_type}_per_class_ap.png``.
         backend: ``'faster-coco-eval'`` (default) or ``'lvis-api'``; the same numbers.
         nproc: worker processes sharing the ``faster-coco-eval`` backend's chunks.
+        class_groups: named groups of class names to score on their own (e.g. few-shot
+            detection's ``novel`` and ``base``): ``{iou}_AP_{group}``, ``{iou}_AP50_{group}``,
+            ``{iou}_AP75_{group}``, each lvis-api's AP with ``params.cat_ids`` the group's
+            (:mod:`~mmfrozen.evaluation.class_groups`).
         **kwargs: the other arguments of mmdet's ``LVISMetric``.
     """
     reference_backend = 'lvis-api'
@@ -109,6 +113,7 @@ class LVISStratifiedMetric(StratifiedMetricMixin, LVISMetric):
                  plot: bool = True,
                  backend: str = FAST_BACKEND,
                  nproc: int = 1,
+                 class_groups: Optional[Dict[str, Sequence[str]]] = None,
                  **kwargs) -> None:
         if ann_file is not None and not osp.isfile(ann_file):
             raise FileNotFoundError(f'LVISStratifiedMetric: ann_file {ann_file!r} does not '
@@ -116,11 +121,12 @@ class LVISStratifiedMetric(StratifiedMetricMixin, LVISMetric):
         with missing_fields_named('LVISStratifiedMetric', ann_file):
             super().__init__(ann_file=ann_file, metric=metric, **kwargs)
         self.ann_file = ann_file
-        self._init_stratified(train_ann_file, bins, out_dir, plot, backend, nproc)
+        self._init_stratified(train_ann_file, bins, out_dir, plot, backend, nproc, class_groups)
         self.renumber_ground_truth(self._lvis_api, ann_file)
         # set by each evaluation: the categories' training counts and frequency groups
         self._stats: Optional[Dict[int, CategoryStats]] = None
         self._frequencies: Dict[int, str] = {}
+        self._class_group_ids: Optional[Dict[str, List[int]]] = None
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         """Keep each image's predictions and size, as ``LVISMetric`` does.
@@ -194,7 +200,8 @@ class LVISStratifiedMetric(StratifiedMetricMixin, LVISMetric):
                 eval_results.update(
                     lvis_values(f'{metric}_', ref.stats, self._items(LVIS_DEFAULT_ITEMS)))
                 result = stratify_result(
-                    ref, self._stats, self.bins, frequencies=self._frequencies)
+                    ref, self._stats, self.bins, frequencies=self._frequencies,
+                    class_groups=self._class_group_ids)
                 stratified.append(result)
                 extras.update(extra_values(result, groups=False))
         if 'proposal_fast' in self.metrics:
@@ -231,6 +238,7 @@ class LVISStratifiedMetric(StratifiedMetricMixin, LVISMetric):
                           for k, s in stats.items()} if stats else None)
         self._stats = stats
         self._frequencies = {cat['id']: cat['frequency'] for cat in categories}
+        self._class_group_ids = self.class_group_ids(categories, self.ann_file)
 
         def reference(metric: str, result_file: str) -> ReferenceResult:
             return run_lvis_eval(

@@ -6,8 +6,11 @@ Files (the compare tool reads these names):
   ...}}, "frequency_groups": {...}}, "segm": {...}, "dataset": "lvis"|"coco",
   "num_images": n}``; NaN is written as ``null``.
 - ``{iou_type}_per_class.csv`` and ``.json``: one row per class with the fields
-  ``category_id, name, frequency, train_images, train_instances, AP, AP50``; without training
-  counts ``bins`` is empty and the counts are null.
+  ``category_id, name, frequency, train_images, train_instances, AP, AP50`` (and
+  ``class_groups``, the names of the class's groups, where the metric has ``class_groups``);
+  without training counts ``bins`` is empty and the counts are null. With class groups,
+  ``summary.json`` has ``"class_groups": {name: {"AP", "AP50", "AP75", "num_classes",
+  ...}}`` per IoU type too.
 """
 import csv
 import json
@@ -19,7 +22,7 @@ from typing import Any, Dict, List, Sequence
 import numpy as np
 from terminaltables import AsciiTable
 
-from .stratified_result import PER_CLASS_FIELDS, StratifiedResult
+from .stratified_result import GROUP_FIELD, PER_CLASS_FIELDS, StratifiedResult
 
 SUMMARY_FILE = 'summary.json'
 
@@ -54,13 +57,14 @@ def write_per_class(rows: Sequence[Dict[str, Any]], out_dir: str, iou_type: str)
     os.makedirs(out_dir, exist_ok=True)
     csv_path = osp.join(out_dir, f'{iou_type}_per_class.csv')
     json_path = osp.join(out_dir, f'{iou_type}_per_class.json')
+    fields = PER_CLASS_FIELDS + ((GROUP_FIELD, ) if rows and GROUP_FIELD in rows[0] else ())
     with open(csv_path, 'w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=PER_CLASS_FIELDS)
+        writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         for row in rows:
             writer.writerow({k: ('' if isinstance(row[k], float) and math.isnan(row[k])
-                                 else row[k]) for k in PER_CLASS_FIELDS})
-    _write_json([{k: row[k] for k in PER_CLASS_FIELDS} for row in rows], json_path)
+                                 else row[k]) for k in fields})
+    _write_json([{k: row[k] for k in fields} for row in rows], json_path)
     return [csv_path, json_path]
 
 
@@ -104,8 +108,8 @@ def _fmt(value: float) -> str:
 
 
 def format_tables(result: StratifiedResult) -> str:
-    """Human-readable tables: headline metrics, then AP per bin and per frequency group (each
-    where there is one)."""
+    """Human-readable tables: headline metrics, then AP per bin, per frequency group and per
+    class group (each where there is one)."""
     head = AsciiTable([list(result.headline), [_fmt(v) for v in result.headline.values()]],
                       title=f' {result.iou_type} (AP x 100) ')
     tables = [head.table]
@@ -122,4 +126,10 @@ def format_tables(result: StratifiedResult) -> str:
             groups.append([names.get(label, label), value['num_classes'],
                            value['num_classes_evaluated'], _fmt(value['AP'])])
         tables.append(AsciiTable(groups).table)
+    if result.class_groups:
+        named = [['class group', 'classes', 'with GT', 'AP', 'AP50', 'AP75']]
+        for label, value in result.class_groups.items():
+            named.append([label, value['num_classes'], value['num_classes_evaluated'],
+                          _fmt(value['AP']), _fmt(value['AP50']), _fmt(value['AP75'])])
+        tables.append(AsciiTable(named).table)
     return '\n'.join(tables)

@@ -17,6 +17,7 @@ from mmengine.utils import ProgressBar
 from .annotation_ids import renumber_api_annotation_ids
 from .annotation_stats import (CategoryStats, categories_have_counts, category_stats,
                                stats_from_categories)
+from .class_groups import check_class_groups, resolve_class_groups
 from .collect import collect_to_rank0
 from .detections import Detections
 from .fast_eval import FAST_BACKEND, Progress
@@ -102,6 +103,9 @@ class StratifiedMetricMixin:
         plot: whether to draw ``{iou_type}_per_class_ap.png``.
         backend: ``'faster-coco-eval'`` or the reference (``reference_backend``).
         nproc: worker processes of the ``faster-coco-eval`` backend.
+        class_groups: named groups of class names scored on their own
+            (:mod:`~mmfrozen.evaluation.class_groups`: few-shot detection's ``novel`` and
+            ``base``); None: none.
     """
     reference_backend = 'lvis-api'
 
@@ -111,7 +115,8 @@ class StratifiedMetricMixin:
                          out_dir: Optional[str],
                          plot: bool,
                          backend: str = FAST_BACKEND,
-                         nproc: int = 1) -> None:
+                         nproc: int = 1,
+                         class_groups: Optional[Dict[str, Sequence[str]]] = None) -> None:
         name = type(self).__name__
         if train_ann_file and not osp.isfile(train_ann_file):
             raise FileNotFoundError(f'{name}: train_ann_file {train_ann_file!r} does not '
@@ -128,6 +133,7 @@ class StratifiedMetricMixin:
         self.plot = plot
         self.backend = backend
         self.nproc = int(nproc)
+        self.class_groups = check_class_groups(class_groups, name)
         self._category_stats: Optional[Dict[int, CategoryStats]] = None
         self._stats_read = False
 
@@ -190,6 +196,16 @@ class StratifiedMetricMixin:
                     level=logging.WARNING)
             self._category_stats, self._stats_read = stats, True
         return self._category_stats
+
+    def class_group_ids(self, categories: Sequence[Dict[str, Any]],
+                        gt_source: str) -> Optional[Dict[str, List[int]]]:
+        """``class_groups`` as category ids of the evaluated ground truth (None: no groups).
+
+        Raises:
+            ValueError: a group names a class that is not an evaluated category.
+        """
+        return resolve_class_groups(self.class_groups, categories, type(self).__name__,
+                                    gt_source)
 
     def parent_compute_metrics(self, results: list, metrics: Sequence[str],
                                img_ids: Optional[Sequence[int]]) -> Dict[str, float]:
@@ -372,7 +388,8 @@ def extra_values(result: StratifiedResult, groups: bool) -> Dict[str, float]:
 
     Returns:
         dict: ``{iou}_{AP,AP50,...}_exact`` (the reference's unrounded values at its default
-        parameters), ``{iou}_APr``... when ``groups``, ``{iou}_AP_bin_{label}``.
+        parameters), ``{iou}_APr``... when ``groups``, ``{iou}_AP_bin_{label}``, and per
+        class group ``{iou}_AP_{group}``, ``{iou}_AP50_{group}``, ``{iou}_AP75_{group}``.
     """
     iou = result.iou_type
     out: Dict[str, float] = OrderedDict(
@@ -381,4 +398,5 @@ def extra_values(result: StratifiedResult, groups: bool) -> Dict[str, float]:
     if groups:
         out.update((f'{iou}_{k}', v) for k, v in result.group_scalars().items())
     out.update((f'{iou}_{k}', v) for k, v in result.scalars().items())
+    out.update((f'{iou}_{k}', v) for k, v in result.class_group_scalars().items())
     return out

@@ -8,6 +8,8 @@ Not imported by ``import mmfrozen``. Modules:
 * :mod:`~mmfrozen.testing.runs`: tool subprocesses, torchrun, checkpoints and logs of runs;
 * :mod:`~mmfrozen.testing.faults`: hooks that inject faults (SIGKILL, NaN, a half-written
   checkpoint, a failing metric) into a training run, imported by its config;
+* :mod:`~mmfrozen.testing.few_shot`: a small Pascal VOC devkit of any VOC classes, converted by
+  MMDetection's own converter, and detections on it (few-shot detection's novel / base AP);
 * :mod:`~mmfrozen.testing.eval_strategies`: hypothesis strategies drawing COCO/LVIS ground truth
   and detections, valid or broken, for property-based tests of the metrics (needs
   ``hypothesis``, imported only by it).
