@@ -100,7 +100,7 @@ def test_class_balanced_configs(name):
     resampling = Config.fromfile(
         config_path(f'lvis_stage2/{name.replace("cbloss", "sample1e-2")}'))
     assert cfg.class_balanced_beta == 0.999
-    [hook] = cfg.custom_hooks
+    [hook] = [h for h in cfg.custom_hooks if h.type == 'ClassBalancedLossHook']
     assert hook.type == 'ClassBalancedLossHook' and hook.beta == cfg.class_balanced_beta
     assert 'ClassBalancedDataset' not in json.dumps(cfg.train_dataloader.to_dict(), default=str)
     assert 'ClassBalancedDataset' in json.dumps(resampling.train_dataloader.to_dict(), default=str)
