@@ -6,3 +6,4 @@ from . import layer_norm_2d  # noqa: F401  registers LN2d
 from . import simple_feature_pyramid  # noqa: F401  registers SimpleFeaturePyramid
 from . import vit_backbone  # noqa: F401  registers TimmViT
 from . import adapters  # noqa: F401  registers LoRAAdapters and ResidualAdapters
+from . import detector_group  # noqa: F401  registers DetectorGroup (one trunk, K detectors)
