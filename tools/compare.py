@@ -5,12 +5,14 @@ Example::
     python tools/compare.py work_dirs/faster-rcnn_r50-finetune_fpn_1x_lvis-v1 \\
         'work_dirs/faster-rcnn_r50-frozen_*' --plot-dir work_dirs/compare
 
-Each WORK_DIR is an MMEngine work dir (globs allowed). Runs of the same config (seeds) share a
-row: mean ± standard deviation. Differences are to the baseline row (``--baseline``, default
-the first); costs are shown with their ratio to it.
+Each WORK_DIR is an MMEngine work dir (globs allowed); the work dir of a group run
+(``DetectorGroup``, docs/shared_trunk.md) counts as one run per detector. Runs of the same
+config (seeds) share a row: mean ± standard deviation. Differences are to the baseline row
+(``--baseline``, default the first); costs are shown with their ratio to it.
 """
 import argparse
 import glob
+import json
 import os
 import os.path as osp
 import sys
@@ -18,6 +20,7 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmfrozen.compare import build_table, load_run  # noqa: E402
+from mmfrozen.engine.hooks.group_checkpoint_hook import GROUP_INDEX  # noqa: E402
 from mmfrozen.compare.plots import plot_metric_bars, plot_per_class_deltas  # noqa: E402
 
 
@@ -37,8 +40,20 @@ def expand(patterns):
         found = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
         if not found:
             raise SystemExit(f'compare: {pattern!r} matches no work dir')
+        found = [run for d in found for run in group_members(d)]
         dirs += [d for d in found if d not in dirs]
     return dirs
+
+
+def group_members(work_dir):
+    """A group run's work dir as its detectors' folders (each written like a run's work dir);
+    any other work dir as itself."""
+    index = osp.join(work_dir, GROUP_INDEX)
+    if not osp.isfile(index):
+        return [work_dir]
+    with open(index) as f:
+        names = json.load(f)['detectors']
+    return [osp.join(work_dir, name) for name in names]
 
 
 def main(argv=None) -> int:
