@@ -1,6 +1,7 @@
 """A DetectorGroup run through tools/train.py: each detector's checkpoints (loaded by its own
 config as if trained alone), its metrics, its random stream in the group's checkpoint; the same
 weights as each detector trained alone; exact resume; a NaN in one detector names it."""
+import glob
 import json
 import os.path as osp
 import signal
@@ -42,8 +43,7 @@ def group_run(tmp_path_factory, tiny_coco, backbone, run_tool):
 
 
 def _val_scalars(work_dir: str) -> dict:
-    path = [p for p in sorted(__import__('glob').glob(osp.join(work_dir, '*', 'vis_data',
-                                                              'scalars.json')))][-1]
+    path = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))[-1]
     with open(path) as f:
         records = [json.loads(line) for line in f if line.strip()]
     return [r for r in records if any('bbox_mAP' in k for k in r)][-1]
@@ -76,8 +76,8 @@ def test_group_run_writes_each_detector(group_run, backbone):
     faster = state_dict(osp.join(work_dir, 'faster', 'epoch_1.pth'))
     assert torch.equal(faster['backbone.conv1.weight'],
                        group_ckpt['state_dict']['backbone.conv1.weight'])
-    assert torch.equal(faster['roi_head.bbox_head.fc_cls.weight'],
-                       group_ckpt['state_dict']['detectors.faster.roi_head.bbox_head.fc_cls.weight'])
+    key = 'roi_head.bbox_head.fc_cls.weight'
+    assert torch.equal(faster[key], group_ckpt['state_dict'][f'detectors.faster.{key}'])
 
 
 @pytest.mark.runs
