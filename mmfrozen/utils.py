@@ -12,17 +12,21 @@ from typing import Any, Iterator, Optional
 from mmengine.model import is_model_wrapper
 from torch import nn
 
-#: The experiment arms, spelled as the config names spell them (``...-frozen_...``).
+#: The experiment arms, spelled as the config names spell them (``...-frozen_...``);
+#: ``lastlayers``: few-shot fine-tuning of the last box layers only (TFA's).
 FROZEN, FINETUNE, SCRATCH, STAGE2 = 'frozen', 'finetune', 'scratch', 'stage2'
-ARMS = (FROZEN, FINETUNE, SCRATCH, STAGE2)
+LAST_LAYERS = 'lastlayers'
+ARMS = (FROZEN, FINETUNE, SCRATCH, STAGE2, LAST_LAYERS)
 
 
 def config_arm(name: str, cfg: Optional[Any] = None) -> Optional[str]:
-    """The experiment arm of a config: frozen, fine-tuned, from scratch or LVIS stage 2.
+    """The experiment arm of a config: frozen, fine-tuned, from scratch, LVIS stage 2 or
+    last layers only.
 
     The config's name says it first (``faster-rcnn_r50-frozen_fpn_1x_coco`` is frozen,
     ``...-finetune_...`` fine-tuned, ``...-scratch_...`` from scratch, ``..._stage2-...`` an LVIS
-    stage-2 classifier fine-tuning). A name without such a token is read from the config
+    stage-2 classifier fine-tuning, ``...-lastlayers_...`` a few-shot fine-tuning of the last
+    box layers only). A name without such a token is read from the config
     itself, when given: a ``frozen`` field that names modules means frozen; a backbone without
     ``init_cfg`` and no ``load_from`` means from scratch; anything else fine-tuned.
 
@@ -35,7 +39,7 @@ def config_arm(name: str, cfg: Optional[Any] = None) -> Optional[str]:
         given.
     """
     stem = osp.splitext(osp.basename(name))[0]
-    for arm in (FROZEN, FINETUNE, SCRATCH):
+    for arm in (FROZEN, FINETUNE, SCRATCH, LAST_LAYERS):
         if f'-{arm}_' in stem:
             return arm
     if STAGE2 in stem:
