@@ -117,3 +117,53 @@ def test_the_shipped_timm_pair_is_what_the_tool_writes(tmp_path):
         backbone = generated['model']['backbone']
         (backbone['module'] if arm == 'frozen' else backbone)['drop_path_rate'] = 0.4
         assert generated == shipped, arm
+
+
+#: the ViT behind each backbone token of configs/vitdet/
+VIT_TOKENS = {
+    'vit-s-dinov2': 'vit_small_patch14_dinov2.lvd142m',
+    'vit-b-dinov2': 'vit_base_patch14_dinov2.lvd142m',
+    'vit-b-clip': 'vit_base_patch16_clip_quickgelu_224.openai',
+    'vit-b-mae': 'vit_base_patch16_224.mae',
+    'vit-b-in21k': 'vit_base_patch16_224.augreg2_in21k_ft_in1k',
+}
+
+
+def test_a_plain_vit_gets_vitdet_configs_by_default():
+    tool = _tool()
+    args = tool.parse_args(['vit_small_patch14_dinov2.lvd142m'])
+    assert (args.detector, osp.relpath(args.out_dir, tool.CONFIGS)) == ('mask-rcnn', 'vitdet')
+    args = tool.parse_args(['convnext_atto.d2_in1k'])
+    assert (args.detector, osp.relpath(args.out_dir, tool.CONFIGS)) == ('faster-rcnn',
+                                                                        'classifiers')
+
+
+def test_a_plain_vit_with_an_fpn_detector_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        _tool().parse_args(['vit_base_patch16_224.mae', '--detector', 'retinanet'])
+    assert ('no retinanet config for coco with a plain ViT (simple feature pyramid): choose '
+            'one of mask-rcnn on coco') in capsys.readouterr().err
+
+
+def test_every_vit_config_is_one_the_tool_writes():
+    from mmfrozen.shipped_configs import list_configs
+    tool = _tool()
+    written = {f'vitdet/{name}' for token, model in VIT_TOKENS.items()
+               for detector, dataset in tool.VIT_BASES
+               for name in tool.config_names(model, detector, dataset, token)}
+    assert written == {name for name in list_configs() if name.startswith('vitdet/')}
+
+
+@pytest.mark.parametrize('token', [t if t == 'vit-s-dinov2' else pytest.param(
+    t, marks=pytest.mark.configs) for t in VIT_TOKENS])
+def test_the_shipped_vit_configs_are_what_the_tool_writes(token):
+    """Each config of configs/vitdet/ is, byte for byte, what the tool writes for its ViT,
+    detector and data set (with the folder's short backbone token)."""
+    from mmfrozen.shipped_configs import config_path
+    tool = _tool()
+    for detector, dataset in tool.VIT_BASES:
+        texts = tool.render(VIT_TOKENS[token], detector, dataset,
+                            osp.join(tool.CONFIGS, 'vitdet'), token=token)
+        for name, text in texts.items():
+            with open(config_path(f'vitdet/{name}')) as f:
+                assert f.read() == text, name
