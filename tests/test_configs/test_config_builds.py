@@ -45,20 +45,34 @@ CHECKED_MODULES = {
 }
 
 
-CONFIGS = list_configs()
+#: configs/vitdet/ and configs/adapters/ are checked by test_vit_configs.py, under every build
+#: path and for their own arms (ViTs, adapters): not the backbones and arms checked here
+CONFIGS = [c for c in list_configs() if c.split('/', 1)[0] not in ('vitdet', 'adapters')]
 FROZEN = [c for c in CONFIGS if '-frozen_' in c]
 FINETUNE = [c for c in CONFIGS if '-finetune_' in c]
 STAGE2 = [c for c in CONFIGS if c.startswith('lvis_stage2/')]
-ALL_FROZEN = FROZEN + STAGE2
+#: few-shot fine-tuning of the last box layers only: everything else built frozen
+LAST_LAYERS = [c for c in CONFIGS if '-lastlayers_' in c]
+#: configs that train only their last layers (LVIS stage 2: fc_cls; few-shot: fc_cls, fc_reg)
+HEAD_ONLY = STAGE2 + LAST_LAYERS
+ALL_FROZEN = FROZEN + HEAD_ONLY
+
+
+#: Folders whose configs only the full suite builds: few_shot/'s 59 are Faster R-CNN R101 arms
+#: whose freezes the fast suite builds through faster_rcnn/ (the backbone) and lvis_stage2/
+#: (FrozenModule parts); test_few_shot_configs.py checks their fields fast and trains each one
+#: step under every build path in the full suite.
+FULL_SUITE_FOLDERS = ('few_shot', )
 
 
 def representatives(names: Sequence[str]) -> List:
     """``names`` as pytest parameters: one of each folder and arm in the fast suite (a
-    ResNet-50 one where there is one, the cheapest to build; in ``classifiers/`` the timm one),
-    the others marked ``configs``."""
+    ResNet-50 one where there is one, the cheapest to build; in ``classifiers/`` the timm one;
+    none of :data:`FULL_SUITE_FOLDERS`), the others marked ``configs``."""
     fast = {}
     for name in sorted(names, key=lambda n: ('_r50' not in n and '-timm-' not in n, n)):
-        fast.setdefault((name.split('/', 1)[0], config_arm(name)), name)
+        if name.split('/', 1)[0] not in FULL_SUITE_FOLDERS:
+            fast.setdefault((name.split('/', 1)[0], config_arm(name)), name)
     return [name if name in fast.values() else pytest.param(name, marks=pytest.mark.configs)
             for name in names]
 
@@ -104,8 +118,8 @@ def _assert_frozen(model: torch.nn.Module, cfg: Config, name: str) -> None:
     """Every module ``frozen.modules`` names: no trainable parameter, and after
     ``model.train()`` no normalisation or dropout layer in train mode."""
     names = frozen_cfg_of(cfg)['modules']
-    assert names and (name in STAGE2 or all(n == 'backbone' or n.startswith('backbone.')
-                                            for n in names))
+    assert names and (name in HEAD_ONLY or all(n == 'backbone' or n.startswith('backbone.')
+                                               for n in names))
     model.train()
     for module_name in ['backbone'] + names:  # the whole trunk, whatever the check names
         module = model.get_submodule(module_name)
@@ -164,6 +178,10 @@ def test_models_build_freezes_what_the_config_says(name):
         trainable = trainable_parameters(model)
         assert trainable and all('.fc_cls.' in n for n in trainable)
         assert cfg.model.backbone.init_cfg is None  # every weight from the stage-1 checkpoint
+    if name in LAST_LAYERS:
+        assert {n.rsplit('.', 2)[-2] for n in trainable_parameters(model)} == {'fc_cls',
+                                                                                'fc_reg'}
+        assert cfg.model.backbone.init_cfg is None  # every weight from the base checkpoint
 
 
 def _runner_cfg(name: str, tmp_path) -> Config:
@@ -204,6 +222,8 @@ def test_frozen_twin_differs_only_by_fragment_and_backbone_freeze(name):
     else:
         twin_cfg['model']['backbone'] = dict(type='FrozenModule',
                                              module=twin_cfg['model']['backbone'])
+    if twin_cfg.get('load_from'):  # a second stage starts from its own arm's first stage
+        twin_cfg['load_from'] = twin_cfg['load_from'].replace('-finetune_', '-frozen_')
     assert {k: v for k, v in frozen_cfg.items() if k not in FRAGMENT_KEYS} == twin_cfg
     fragment = Config.fromfile(config_path('_base_/frozen-backbone.py')).to_dict()
     fragment['frozen']['modules'] = CHECKED_MODULES.get(twin_cfg['model']['backbone'].get(
@@ -231,8 +251,12 @@ FAMILIES = {
 }
 
 
-def _num_classes(name: str) -> int:
-    return 1203 if 'lvis' in name else 20 if 'voc' in name else 80
+def _num_classes(name: str, cfg: Config) -> int:
+    """The classes the model predicts (few-shot base training: the base classes only)."""
+    head = cfg.model.get('roi_head', {}).get('bbox_head', cfg.model.get('bbox_head', {}))
+    head = head[-1] if isinstance(head, list) else head
+    head = head.get('module', head)  # FrozenModule
+    return head.get('num_classes') or (1203 if 'lvis' in name else 20 if 'voc' in name else 80)
 
 
 def _train_steps(name: str, steps: int = 2) -> Dict[str, List[str]]:
@@ -246,7 +270,7 @@ def _train_steps(name: str, steps: int = 2) -> Dict[str, List[str]]:
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     data = demo_mm_inputs(batch_size=2, image_shapes=[(3, 128, 128)] * 2, num_items=[3, 2],
-                          num_classes=_num_classes(name), with_mask='mask' in name)
+                          num_classes=_num_classes(name, cfg), with_mask='mask' in name)
     model.train()
     for _ in range(steps):
         losses = model.train_step(data, optim_wrapper)

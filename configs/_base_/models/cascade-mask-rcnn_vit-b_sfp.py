@@ -1,0 +1,30 @@
+# ViTDet's Cascade Mask R-CNN (Li et al., ECCV 2022) on a timm ViT-B/16: the simple feature
+# pyramid as in ./mask-rcnn_vit-b_sfp.py, and each of the three cascade stages a 4-conv 1-fc box
+# head normalised with LayerNorm (LN2d), MMDetection's stage settings otherwise.
+_base_ = 'mmdet::_base_/models/cascade-mask-rcnn_r50_fpn.py'
+
+norm_cfg = dict(type='LN2d', requires_grad=True)
+model = dict(
+    data_preprocessor=dict(
+        pad_size_divisor=32,
+        batch_augments=[dict(type='BatchFixedSizePad', size=(1024, 1024), pad_mask=True)]),
+    backbone=dict(
+        _delete_=True,
+        type='TimmViT',
+        model_name='vit_base_patch16_224.mae',
+        drop_path_rate=0.1,
+        init_cfg=dict(type='Pretrained', checkpoint='timm://vit_base_patch16_224.mae')),
+    neck=dict(
+        _delete_=True,
+        type='SimpleFeaturePyramid',
+        in_channels=768,
+        out_channels=256,
+        num_outs=5,
+        norm_cfg=norm_cfg),
+    rpn_head=dict(num_convs=2),
+    roi_head=dict(
+        bbox_head=[
+            dict(head, type='Shared4Conv1FCBBoxHead', conv_out_channels=256, norm_cfg=norm_cfg)
+            for head in _base_.model.roi_head.bbox_head
+        ],
+        mask_head=dict(norm_cfg=norm_cfg)))
