@@ -12,7 +12,9 @@ Not imported by ``import mmfrozen``. Modules:
   MMDetection's own converter, and detections on it (few-shot detection's novel / base AP);
 * :mod:`~mmfrozen.testing.eval_strategies`: hypothesis strategies drawing COCO/LVIS ground truth
   and detections, valid or broken, for property-based tests of the metrics (needs
-  ``hypothesis``, imported only by it).
+  ``hypothesis``, imported only by it);
+* :mod:`~mmfrozen.testing.vit_checkpoints`: ViT classifier checkpoints written from a seeded timm
+  model in each family's release layout (timm, DINOv2, MAE, OpenAI CLIP).
 
 :data:`TINY_FASTER_RCNN` is a Faster R-CNN small enough to train in seconds on a CPU.
 """
