@@ -8,7 +8,8 @@ A measurement (one dict per config, also in ``tools/cost.py --out`` JSON under `
 
     config, device, batch_size, shape [H, W] (images), input_shape [H, W] (padded batch),
     frozen_modules
-    params: {total, trainable, backbone: {total, trainable}, neck: {...}, heads: {...}}
+    params: {total, trainable, backbone: {total, trainable}, neck: {...}, heads: {...},
+             adapters: {...}}  # adapters: also in their part (LoRA, residual adapters)
     train_gflops_per_image, train_gflops_forward_per_image, train_gflops_backward_per_image
     train_gflops_by_op_per_image: {op: {forward, backward}}  # 'aten.convolution', 'mmcv.nms'
     saved_activations_mb          # activations autograd keeps for backward, whole batch

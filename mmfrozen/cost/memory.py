@@ -120,6 +120,9 @@ def model_state_bytes(model: nn.Module,
 #: Top-level children of a detector reported on their own; every other child is a head.
 NAMED_PARTS = ('backbone', 'neck')
 PARTS = NAMED_PARTS + ('heads', )
+#: The child that holds a module's adapters (:data:`mmfrozen.models.adapters.ADAPTERS_ATTR`),
+#: counted again on their own: the trained part of a frozen backbone with adapters.
+ADAPTERS = 'adapters'
 
 
 def part_of(child_name: str) -> str:
@@ -146,14 +149,20 @@ def count_parameters(model: nn.Module) -> Dict[str, object]:
 
     Returns:
         dict: ``{'total': int, 'trainable': int, 'backbone': {'total', 'trainable'},
-        'neck': {...}, 'heads': {...}}``; a part the model lacks counts zero. "heads" is every
-        top-level child other than backbone and neck (RPN, RoI, bbox, mask heads, ...).
+        'neck': {...}, 'heads': {...}, 'adapters': {...}}``; a part the model lacks counts
+        zero. "heads" is every top-level child other than backbone and neck (RPN, RoI, bbox,
+        mask heads, ...); "adapters" the parameters under an ``adapters`` child anywhere
+        (:mod:`mmfrozen.models.adapters`), also counted in their part.
     """
     model = unwrap_model(model)
     by_part: Dict[str, list] = {part: [] for part in PARTS}
+    adapters = []
     for name, param in model.named_parameters():  # each shared parameter once
         by_part[part_of(name.split('.', 1)[0])].append((name, param))
+        if ADAPTERS in name.split('.')[:-1]:
+            adapters.append((name, param))
     result: Dict[str, object] = _count(p for part in PARTS for p in by_part[part])
     for part in PARTS:
         result[part] = _count(by_part[part])
+    result[ADAPTERS] = _count(adapters)
     return result

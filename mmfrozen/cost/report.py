@@ -64,6 +64,11 @@ def config_name(path: str) -> str:
     return osp.splitext(osp.basename(path))[0]
 
 
+def _adapter_params(result: dict) -> int:
+    """Parameters of a measured model's adapters (0 in a measurement without the count)."""
+    return result['params'].get('adapters', {}).get('total', 0)
+
+
 def format_cost_table(results: Sequence[dict]) -> str:
     """A markdown table: one row per measurement, each value with its ratio to the first row's.
 
@@ -74,7 +79,10 @@ def format_cost_table(results: Sequence[dict]) -> str:
     Returns:
         str: the table.
     """
-    headers = ['config', 'input', 'params (M)'] + [header for _, header, _ in RATIO_METRICS]
+    # a column for adapters' parameters where a model has them (LoRA, residual adapters)
+    adapted = any(_adapter_params(result) for result in results)
+    headers = ['config', 'input', 'params (M)'] + (['adapter params (M)'] if adapted else []) + [
+        header for _, header, _ in RATIO_METRICS]
     lines = ['| ' + ' | '.join(headers) + ' |', '|' + '---|' * len(headers)]
     for index, result in enumerate(results):
         metrics = _metrics(result)
@@ -82,7 +90,7 @@ def format_cost_table(results: Sequence[dict]) -> str:
         cells = [
             config_name(result['config']), f'{height}x{width}',
             f'{result["params"]["total"] / 1e6:.2f}'
-        ]
+        ] + ([f'{_adapter_params(result) / 1e6:.2f}'] if adapted else [])
         for key, _, decimals in RATIO_METRICS:
             value = metrics[key]
             cell = '-' if value is None else f'{value:.{decimals}f}'
