@@ -36,7 +36,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .pipeline import (CONFIG_DIR, Job, MiniReproduction, MiniScale, _options, detector_options,
+from .pipeline import (CONFIG_DIR, DONE_FILE, Job, MiniReproduction, MiniScale, _options, detector_options,
                        is_done, mark_done, run_jobs)
 
 #: The K-shot stage's arms, in table order.
@@ -395,18 +395,8 @@ class MiniFewShot(MiniReproduction):
                     arm_base=ARM_BASE)
 
     # ---------------------------------------------------------------- all
-    def run(self, plot_file: Optional[str] = None) -> str:
-        """Every step not done yet, then ``few_shot/results.json``, ``table.md`` and the plot.
-
-        Args:
-            plot_file: the plot's path; default ``<work_dir>/few_shot/few_shot_nap.png``.
-
-        Returns:
-            str: the table (markdown).
-        """
-        from .few_shot_plot import plot_few_shot
-
-        start = time.time()
+    def train(self) -> None:
+        """Data, classifier, export, few-shot files, base trainings, surgery, K-shot runs."""
         os.makedirs(self.work_dir, exist_ok=True)
         self.classification_data()
         job = self.classifier_job()
@@ -427,7 +417,41 @@ class MiniFewShot(MiniReproduction):
         if jobs:
             run_jobs(jobs, self.jobs)
             self.timing['k-shot fine-tuning'] = time.time() - step
+
+    def run_times(self) -> Dict[str, Any]:
+        """Each finished training's own duration (its ``done.json``), in seconds: the base
+        detectors by arm, the K-shot runs by arm and K (lists in group order)."""
+        def elapsed(folder: str) -> Optional[float]:
+            if not is_done(folder):
+                return None
+            with open(osp.join(folder, DONE_FILE)) as handle:
+                return round(json.load(handle)['elapsed_s'], 1)
+
+        base = {arm: elapsed(self.base_dir(arm))
+                for arm in sorted({ARM_BASE[a] for a in self.arms})}
+        kshot = {arm: {str(k): [t for t in (elapsed(self.kshot_dir(arm, k, g))
+                                            for g in range(self.groups)) if t is not None]
+                       for k in self.few_shot.shots} for arm in self.arms}
+        return dict(base=base, kshot=kshot)
+
+    def run(self, plot_file: Optional[str] = None, train: bool = True) -> str:
+        """Every step not done yet, then ``few_shot/results.json``, ``table.md`` and the plot.
+
+        Args:
+            plot_file: the plot's path; default ``<work_dir>/few_shot/few_shot_nap.png``.
+            train: False: no step runs; the results of the runs finished so far (a cut-short
+                run's), as they are.
+
+        Returns:
+            str: the table (markdown).
+        """
+        from .few_shot_plot import plot_few_shot
+
+        start = time.time()
+        if train:
+            self.train()
         results = self.results()
+        results['run_times_s'] = self.run_times()
         os.makedirs(self.out_dir, exist_ok=True)
         table = few_shot_table(results)
         with open(osp.join(self.out_dir, 'table.md'), 'w') as handle:
@@ -436,7 +460,7 @@ class MiniFewShot(MiniReproduction):
             results, plot_file or osp.join(self.out_dir, 'few_shot_nap.png'))
         self.timing['total'] = time.time() - start
         results.update(scale=asdict(self.scale), few_shot=asdict(self.few_shot), jobs=self.jobs,
-                       threads=self.threads, cpus=os.cpu_count(),
+                       threads=self.threads, cpus=os.cpu_count(), report_only=not train,
                        timing_s={k: round(v, 1) for k, v in self.timing.items()})
         with open(osp.join(self.out_dir, 'results.json'), 'w') as handle:
             json.dump(results, handle, indent=1)

@@ -43,6 +43,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="the K to run (default: the scale's, 1 5 10)")
     parser.add_argument('--arms', nargs='+', default=None,
                         help='the K-shot arms (default: frozen finetune lastlayers)')
+    parser.add_argument('--report-only', action='store_true',
+                        help='train nothing: the table and plot of the runs finished so far')
     parser.add_argument('--plot', default=None,
                         help='where the plot goes (default <work-dir>/few_shot/few_shot_nap.png)')
     args = parser.parse_args(argv)
@@ -68,7 +70,7 @@ def main(argv=None) -> int:
     experiment = MiniFewShot(args.work_dir, SCALES[args.scale], few_shot,
                              groups=args.seeds, arms=args.arms or ARMS, threads=args.threads,
                              jobs=jobs, force=args.force)
-    table = experiment.run(plot_file=args.plot)
+    table = experiment.run(plot_file=args.plot, train=not args.report_only)
     print()
     print(f'Few-shot ({args.scale} scale, K {list(experiment.few_shot.shots)}, {args.seeds} '
           f'group(s), arms {experiment.arms}) finished in {time.time() - start:.0f}s. Results in '

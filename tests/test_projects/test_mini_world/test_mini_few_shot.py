@@ -23,7 +23,7 @@ from projects.mini_world.mini_world.few_shot import (ARM_BASE, ARMS, BASE_CONFIG
                                                      MiniFewShot, base_only, few_shot_table,
                                                      repeat_times)
 from projects.mini_world.mini_world.few_shot_plot import plot_few_shot
-from projects.mini_world.mini_world.pipeline import SCALES
+from projects.mini_world.mini_world.pipeline import SCALES, mark_done
 
 
 def _assignments(path):
@@ -185,6 +185,37 @@ def test_unknown_arm_or_no_group_is_refused():
         MiniFewShot('unused', SCALES['tiny'], FEW_SHOT_SCALES['tiny'], arms=['frozen', 'x'])
     with pytest.raises(ValueError, match='groups'):
         MiniFewShot('unused', SCALES['tiny'], FEW_SHOT_SCALES['tiny'], groups=0)
+
+
+def _finished_run(folder, novel, base, overall):
+    """A run folder as a finished training leaves it: done.json and the metric's summary."""
+    os.makedirs(osp.join(folder, 'stratified_eval'))
+    groups = dict(novel=dict(AP=novel, AP50=2 * novel), base=dict(AP=base, AP50=2 * base))
+    with open(osp.join(folder, 'stratified_eval', 'summary.json'), 'w') as f:
+        json.dump(dict(bbox=dict(AP=overall, class_groups=groups)), f)
+    mark_done(folder, 'run', 12.5)
+
+
+def test_a_cut_short_run_reports_the_groups_that_finished(tmp_path):
+    experiment = MiniFewShot(str(tmp_path), SCALES['tiny'], FEW_SHOT_SCALES['tiny'], groups=3)
+    for arm in ('frozen', 'finetune'):
+        _finished_run(experiment.base_dir(arm), 0.3, 0.3, 0.3)
+    for arm in ARMS:
+        for shots in FEW_SHOT_SCALES['tiny'].shots:
+            for group in range(3):
+                if arm == 'lastlayers' and shots == 2 and group == 2:
+                    os.makedirs(experiment.kshot_dir(arm, shots, group))  # cut short
+                    continue
+                _finished_run(experiment.kshot_dir(arm, shots, group), 0.1 * (group + 1),
+                              0.2, 0.15)
+    table = experiment.run(train=False)
+    results = json.load(open(osp.join(experiment.out_dir, 'results.json')))
+    assert results['groups_done']['lastlayers']['2'] == [0, 1]
+    assert results['kshot']['lastlayers']['2']['nAP'] == pytest.approx([10.0, 20.0])
+    assert results['kshot']['frozen']['2']['nAP'] == pytest.approx([10.0, 20.0, 30.0])
+    assert results['run_times_s']['kshot']['lastlayers']['2'] == [12.5, 12.5]
+    assert '| 2 | lastlayers | finetune base | 2 | 15.0 ± 7.1 |' in table
+    assert osp.isfile(osp.join(experiment.out_dir, 'few_shot_nap.png'))
 
 
 def _results():
