@@ -78,19 +78,22 @@ def load_detector_config(entry: dict, cfg_options: Optional[dict] = None) -> Con
     """Read one detector's config file with the group's and its own overrides.
 
     Args:
-        entry: ``dict(name=..., config=<path>, cfg_options=<optional dict>)``.
+        entry: ``dict(name=..., config=<path, or a loaded Config>, cfg_options=<optional>)``.
         cfg_options: overrides for every detector (as ``--cfg-options``; dotted keys allowed).
 
     Returns:
-        Config: the detector's config.
+        Config: the detector's config (a copy when it was given loaded).
     """
     path = entry['config']
-    if not osp.isfile(path):
+    if isinstance(path, Config):
+        cfg = copy.deepcopy(path)
+    elif not isinstance(path, str) or not osp.isfile(path):
         raise DetectorGroupError(
             f"detectors[name={entry.get('name')!r}].config: no file {path!r} (an absolute path, "
             "or relative to the working directory; '{{fileDirname}}/x.py' in a group config "
             'names a file beside it)')
-    cfg = Config.fromfile(path)
+    else:
+        cfg = Config.fromfile(path)
     for options in (cfg_options, entry.get('cfg_options')):
         if options:
             cfg.merge_from_dict(dict(options))
@@ -135,8 +138,9 @@ class DetectorGroup(BaseModel):
 
     Args:
         detectors: one ``dict(name=..., config=<file>, cfg_options=<dict, optional>)`` per
-            detector; names are distinct identifiers without dots (they prefix log keys,
-            metrics and the per-detector work dirs).
+            detector (``config`` may also be a loaded ``Config``); names are distinct
+            identifiers without dots (they prefix log keys, metrics and the per-detector work
+            dirs).
         cfg_options: overrides applied to every detector's config before the checks (e.g. the
             backbone's checkpoint path), nested or dotted keys.
         init_cfg: unused (each detector initialises as its config says); for MMEngine.
@@ -146,6 +150,8 @@ class DetectorGroup(BaseModel):
         backbone (nn.Module): the shared frozen trunk.
         detector_cfgs (dict[str, Config]): name -> the detector's config.
         outside_draws (int): group calls before which something else drew random numbers.
+        dropped (list[str]): detectors no longer trained (their loss was not finite, with
+            ``DetectorGroupNonFiniteLossHook(action='drop')``); still evaluated.
     """
 
     def __init__(self, detectors: Sequence[dict], cfg_options: Optional[dict] = None,
@@ -160,6 +166,7 @@ class DetectorGroup(BaseModel):
         super().__init__(data_preprocessor=preprocessor, init_cfg=init_cfg)
         self.detector_cfgs: Dict[str, Config] = cfgs
         self.outside_draws = 0
+        self.dropped: List[str] = []
         start = capture_rng_state()
         self._streams: Dict[str, Dict[str, Any]] = {}
         built: Dict[str, nn.Module] = OrderedDict()
@@ -243,10 +250,22 @@ class DetectorGroup(BaseModel):
             if keep:
                 self._streams[name] = capture_rng_state()
 
+    def drop(self, name: str) -> None:
+        """Train detector ``name`` no more (it keeps its weights and is still evaluated).
+
+        Raises:
+            DetectorGroupError: it was the last detector in training.
+        """
+        if name not in self.dropped:
+            self.dropped.append(name)
+        if len(self.dropped) == len(self.detectors):
+            raise DetectorGroupError(f'every detector of the group is dropped ({self.dropped})')
+
     def rng_streams(self) -> Dict[str, Any]:
-        """Each detector's random stream (and the process's state at the group's last call), to
-        write into a checkpoint."""
-        return copy.deepcopy(dict(streams=self._streams, last_exit=self._last_exit))
+        """Each detector's random stream, the process's state at the group's last call and the
+        dropped detectors, to write into a checkpoint."""
+        return copy.deepcopy(dict(streams=self._streams, last_exit=self._last_exit,
+                                  dropped=self.dropped))
 
     def load_rng_streams(self, state: Dict[str, Any]) -> None:
         """Restore what :meth:`rng_streams` returned (resume).
@@ -260,6 +279,7 @@ class DetectorGroup(BaseModel):
                                      f'{missing}: it was written by another group')
         self._streams = {name: state['streams'][name] for name in self._streams}
         self._last_exit = state['last_exit']
+        self.dropped = list(state.get('dropped', []))
 
     # ---------------------------------------------------------------------------------------
     # weights
@@ -316,12 +336,14 @@ class DetectorGroup(BaseModel):
                       ) -> Iterator[Tuple[str, nn.Module, dict]]:
         """For each detector: its name, itself and its own copy of the batch, features cached.
 
-        Runs within the detector's own random stream; the backbone runs once, before.
+        Runs within the detector's own random stream; the backbone runs once, before. Training
+        (``keep_streams``) leaves out the detectors in :attr:`dropped`.
         """
         inputs, samples = data['inputs'], data['data_samples']
         with torch.no_grad():
             feats = self.backbone(inputs)
-        names = list(self.detectors)
+        names = [name for name in self.detectors
+                 if not (keep_streams and name in self.dropped)]
         for i, name in enumerate(names):
             detector = self.detectors[name]
             # predict writes into its data samples, and a loss may too: each gets its own copy

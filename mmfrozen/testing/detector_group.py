@@ -22,8 +22,9 @@ GROUP_TINY_FASTER = osp.join(_CONFIGS, 'group_tiny_faster.py')
 GROUP_TINY_RETINA = osp.join(_CONFIGS, 'group_tiny_retina.py')
 
 
-def write_tiny_backbone(path: str, seed: int = 123) -> str:
-    """Write a checkpoint of the tiny configs' backbone (a ResNet-18 of width 16).
+def write_tiny_backbone(path: str, seed: int = 123, depth: int = 18,
+                        base_channels: int = 16) -> str:
+    """Write a checkpoint of the tiny configs' backbone (a ResNet-18 of width 16, or another).
 
     Convolutions keep PyTorch's default initialisation drawn from ``seed``; the normalisation
     layers get drawn affine parameters and the statistics of a few random batches, so that a
@@ -32,6 +33,8 @@ def write_tiny_backbone(path: str, seed: int = 123) -> str:
     Args:
         path: the ``.pth`` file to write.
         seed: seed of the draws.
+        depth: the ResNet's depth (a benchmark's larger trunk: 50).
+        base_channels: its width (ResNet-50's own: 64).
 
     Returns:
         str: ``path``.
@@ -41,7 +44,7 @@ def write_tiny_backbone(path: str, seed: int = 123) -> str:
     generator_state = torch.random.get_rng_state()
     try:
         torch.manual_seed(seed)
-        backbone = ResNet(depth=18, base_channels=16)
+        backbone = ResNet(depth=depth, base_channels=base_channels)
         norms = [m for m in backbone.modules() if isinstance(m, torch.nn.BatchNorm2d)]
         with torch.no_grad():
             for norm in norms:

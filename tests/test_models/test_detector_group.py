@@ -27,6 +27,18 @@ def backbone_ckpt(tmp_path_factory) -> str:
     return write_tiny_backbone(str(tmp_path_factory.mktemp('group') / 'backbone.pth'))
 
 
+#: Each config read once (reading resolves MMDetection's bases: the slow part); the group
+#: builds its detectors from copies of them (``config`` may be a loaded Config). The files
+#: themselves: test_group_checkpoint_hook.py's runs.
+LOADED = {}
+
+
+def _loaded(path: str) -> Config:
+    if path not in LOADED:
+        LOADED[path] = Config.fromfile(path)
+    return copy.deepcopy(LOADED[path])
+
+
 def _seed(seed: int = 0) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -35,9 +47,10 @@ def _seed(seed: int = 0) -> None:
 
 def _group_cfg(backbone_ckpt: str, **detector_options) -> dict:
     """The tiny group's model config; ``detector_options``: name -> that detector's options."""
-    model = Config.fromfile(GROUP_TINY).model.to_dict()
+    model = _loaded(GROUP_TINY).model.to_dict()
     model['cfg_options'] = {'model.backbone.init_cfg.checkpoint': backbone_ckpt}
     for entry in model['detectors']:
+        entry['config'] = _loaded(entry['config'])
         if entry['name'] in detector_options:
             entry['cfg_options'] = detector_options[entry['name']]
     return model
@@ -51,7 +64,7 @@ def _group(backbone_ckpt: str, **detector_options) -> DetectorGroup:
 def _alone(config: str, backbone_ckpt: str):
     """The detector built and initialised as its own run does, and its config."""
     init_default_scope('mmdet')
-    cfg = Config.fromfile(config)
+    cfg = _loaded(config)
     cfg.model.backbone.init_cfg.checkpoint = backbone_ckpt
     _seed()
     model = MODELS.build(cfg.model)
@@ -196,3 +209,26 @@ def test_evaluator_prefixes_each_detector(backbone_ckpt):
                             'retina/pascal_voc/mAP', 'retina/pascal_voc/AP75'}
     with pytest.raises(TypeError, match='per image'):
         evaluator.process(list(batch['data_samples']), batch)
+
+
+def test_a_dropped_detector_trains_no_more(backbone_ckpt):
+    batch, _ = _batch()
+    _seed()
+    group = _group(backbone_ckpt)
+    group.init_weights()
+    wrappers = DetectorGroupOptimWrapperConstructor({})(group)
+    before = {k: v.clone() for k, v in group.state_dict().items()}
+    group.drop('retina')
+    group.train()
+    log_vars = _train(group, wrappers, batch, steps=1)
+    after = group.state_dict()
+    assert not any(k.startswith('retina/') for k in log_vars)
+    assert all(torch.equal(before[k], after[k]) for k in after if k.startswith('detectors.retina'))
+    assert not torch.equal(before['detectors.faster.roi_head.bbox_head.fc_cls.weight'],
+                           after['detectors.faster.roi_head.bbox_head.fc_cls.weight'])
+    group.eval()
+    with torch.no_grad():
+        assert set(group.val_step(copy.deepcopy(batch))[0]) == {'faster', 'retina'}
+    assert group.rng_streams()['dropped'] == ['retina']
+    with pytest.raises(DetectorGroupError, match='every detector'):
+        group.drop('faster')

@@ -13,13 +13,17 @@ class DetectorGroupNonFiniteLossHook(NonFiniteLossHook):
     """:class:`NonFiniteLossHook` over the ``OptimWrapperDict`` of a group (same arguments).
 
     Each detector's step is guarded alone: a detector whose loss or gradients are not finite
-    has its step not applied, and then the run stops naming it (``action='stop'``) or goes on
+    has its step not applied, and then the run stops naming it (``action='stop'``), goes on
     with the step skipped (``action='skip'``; ``max_skipped`` steps in a row of any detector
-    stop the run). The other detectors' steps of that iteration are applied.
+    stop the run), or goes on without that detector (``action='drop'``: it keeps its last
+    good weights, its checkpoints and evaluation go on; the run stops when none is left). The
+    other detectors' steps of that iteration are applied.
     """
 
     def __init__(self, action: str = 'stop', max_skipped: int = 100) -> None:
-        super().__init__(action=action, max_skipped=max_skipped)
+        drop = action == 'drop'
+        super().__init__(action='skip' if drop else action, max_skipped=max_skipped)
+        self.drop = drop
         self._bad: List[str] = []
         self._bad_weights: List[str] = []
 
@@ -75,6 +79,16 @@ class DetectorGroupNonFiniteLossHook(NonFiniteLossHook):
                 ', '.join(f'{k}={_describe(v)}' for k, v in terms.items()) if terms
                 else 'its loss terms are finite; its gradients are not'))
         what = '; '.join(parts)
+        if self.drop:
+            model = runner.model.module if hasattr(runner.model, 'module') else runner.model
+            for name in bad:
+                model.drop(name)
+            runner.logger.warning(
+                f'Dropped detector(s) {", ".join(bad)} at {where}: {what}. Their step was not '
+                'applied; they keep their last weights, and the others train on '
+                f'(dropped so far: {", ".join(model.dropped)}).')
+            self.consecutive = 0
+            return
         if self.action == 'stop':
             raise NonFiniteLossError(
                 f'Non-finite loss at {where}: {what}. Its step was not applied; no checkpoint '

@@ -167,3 +167,22 @@ def test_compare_reads_a_group_run_as_its_detectors(group_run, repo_root, capsys
     for row, name in zip(rows, MEMBERS):
         assert row['work_dirs'] == [osp.join(work_dir, name)]
         assert row['AP50'] == logged[f'{name}/coco/bbox_mAP_50']
+
+
+@pytest.mark.runs
+def test_nan_in_one_detector_drops_it(group_run, tmp_path, tiny_coco, backbone, run_tool):
+    """action='drop': the others train on, bit-identical to the group run without the NaN."""
+    config = write_config(str(tmp_path / 'group_drop.py'), GROUP_TINY, [
+        "model = dict(detectors=[dict(name='faster', config=_base_.model.detectors[0].config),",
+        "    dict(name='retina', config=_base_.model.detectors[1].config,",
+        "         cfg_options={'model.bbox_head.loss_cls.loss_weight': float('nan')})])",
+        "custom_hooks = [dict(type='DetectorGroupHook'),",
+        "                dict(type='DetectorGroupNonFiniteLossHook', action='drop')]",
+    ])
+    proc = run_tool(['tools/train.py', config, '--work-dir', str(tmp_path / 'run'),
+                     '--cfg-options', *group_cfg_options(tiny_coco, backbone), *ONE_EPOCH_GROUP])
+    assert "Dropped detector(s) retina at iteration 1 (epoch 1, batch 1)" in proc.stdout
+    work_dir, _ = group_run
+    assert differing_tensors(state_dict(osp.join(work_dir, 'faster', 'epoch_1.pth')),
+                             state_dict(str(tmp_path / 'run' / 'faster' / 'epoch_1.pth'))) == []
+    assert osp.isfile(tmp_path / 'run' / 'retina' / 'epoch_1.pth')
