@@ -7,9 +7,10 @@ become the split's, in the data set's order::
     python tools/misc/few_shot_surgery.py \\
         work_dirs/faster-rcnn_r101-frozen_fpn_base-training_voc0712-split1/epoch_18.pth \\
         --split voc-split1
-    # -> .../epoch_18_surgery_voc-split1.pth; then the K-shot stage:
-    python tools/train.py configs/few_shot/faster-rcnn_r101-frozen_fpn_1shot-fine-tuning_voc0712-split1.py \\
-        --cfg-options load_from=.../epoch_18_surgery_voc-split1.pth
+    # -> .../epoch_18_surgery_voc-split1.pth; then the K-shot stage, whose config loads it from
+    # there (its load_from; another checkpoint: --cfg-options load_from=...):
+    python tools/train.py \\
+        configs/few_shot/faster-rcnn_r101-frozen_fpn_1shot-fine-tuning_voc0712-split1.py
 
 The base classes are read from the checkpoint (MMEngine saves the training set's classes in
 ``meta.dataset_meta``); ``--base-classes`` gives them for a checkpoint without. ``--classes`` and
