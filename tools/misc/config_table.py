@@ -2,10 +2,10 @@
 
 Each config is loaded and its model built on the CPU (no weights loaded): the table gives the
 detector, backbone, neck, arm (``mmfrozen.utils.config_arm``: frozen, finetune, scratch,
-stage2), dataset, schedule, the backbone's own freezing options (``frozen_stages``/``norm_eval``,
-or the ``FrozenModule`` builder), and total and trainable parameters of the model as
-``MODELS.build`` makes it (a frozen config's model freezes itself). Beside the rows the paper
-has, its COCO box AP and trained parameters.
+stage2, lastlayers), dataset, schedule, the backbone's own freezing options
+(``frozen_stages``/``norm_eval``, or the ``FrozenModule`` builder), and total and trainable
+parameters of the model as ``MODELS.build`` makes it (a frozen config's model freezes itself).
+Beside the rows the paper has, its COCO box AP and trained parameters.
 
 Usage::
 
@@ -77,8 +77,12 @@ def schedule_of(name: str, cfg: Config) -> str:
 
 
 def dataset_of(name: str) -> str:
-    stem = osp.splitext(osp.basename(name))[0]
-    return DATASETS.get(stem.split('_')[-1], stem.split('_')[-1])
+    """The data set of the config name's last token (few-shot VOC: ``voc0712-split1``)."""
+    token = osp.splitext(osp.basename(name))[0].split('_')[-1]
+    data, _, split = token.partition('-split')
+    if split and data in DATASETS:
+        return f'{DATASETS[data]} split {split}'
+    return DATASETS.get(token, token)
 
 
 def model_parameters(cfg: Config) -> Tuple[int, int]:
@@ -96,10 +100,11 @@ def model_parameters(cfg: Config) -> Tuple[int, int]:
 
 def paper_cells(cfg: Config, name: str) -> Tuple[str, str]:
     """The paper's box AP and trained parameters for this row, or empty cells."""
-    if dataset_of(name) != 'COCO' or name.startswith('classifiers/'):
-        return '', ''  # classifiers/: other backbones or weights than the paper's
+    if dataset_of(name) != 'COCO' or name.startswith(('classifiers/', 'few_shot/')):
+        # classifiers/: other backbones or weights than the paper's; few_shot/: other classes
+        return '', ''
     model = cfg.model
-    key = (model.type, model.backbone.get('depth'), model.neck.type)
+    key = (model.type, model.backbone.get('depth'), neck_name(model.neck))
     row: Optional[Dict[str, str]] = PAPER_COCO.get(key)
     arm = config_arm(name)
     if row is None or arm not in (FROZEN, FINETUNE):
@@ -119,7 +124,7 @@ def table_rows(configs_dir: str) -> List[List[str]]:
         box_ap, trained = paper_cells(cfg, name)
         rows.append([
             f'[{osp.basename(name)}]({name})', cfg.model.type,
-            backbone_name(backbone), cfg.model.neck.type,
+            backbone_name(backbone), neck_name(cfg.model.neck),
             backbone_freeze_cell(backbone), config_arm(name) or 'other', dataset_of(name),
             schedule_of(name, cfg), f'{total / 1e6:.1f}M',
             f'{trainable / 1e6:.1f}M', box_ap, trained
@@ -135,6 +140,11 @@ def backbone_name(backbone: dict) -> str:
         return f"timm {backbone['model_name']}"
     detail = backbone.get('depth', backbone.get('arch', ''))
     return f"{backbone['type']}-{detail}".rstrip('-')
+
+
+def neck_name(neck: dict) -> str:
+    """The neck's type, through a ``FrozenModule`` builder (few-shot ``lastlayers``)."""
+    return neck['module']['type'] if neck.get('type') == 'FrozenModule' else neck['type']
 
 
 def backbone_freeze_cell(backbone: dict) -> str:
@@ -195,6 +205,16 @@ given with `--cfg-options load_from=...` (the freeze check refuses to run withou
 variants: `stage2-cls-sample1e-2`, repeat-factor resampling of the images (threshold 1e-2), and
 `stage2-cls-cbloss`, the paper's class-balanced loss (plain sampling; `ClassBalancedLossHook`
 weighs class j by (1 - beta) / (1 - beta^n_j) from the training counts, `class_balanced_beta`).
+
+[`few_shot/`](few_shot/) is few-shot detection's standard protocol (Wang et al., 2020) with
+Faster R-CNN R101-FPN, written by `tools/misc/few_shot_configs.py`
+([docs/few_shot.md](../docs/few_shot.md)): `base-training` on the base classes of Pascal VOC
+splits 1-3 or COCO's 60 (arms `finetune` and `frozen`), then `{K}shot-fine-tuning` on K shots of
+every class (VOC K = 1, 2, 3, 5, 10; COCO K = 10, 30) from the base checkpoint after the weight
+surgery (`load_from`), in three arms: `finetune`, `frozen` and `lastlayers` (only the box
+classifier and regressor train, the other parts built frozen and verified: TFA's fine-tuning).
+Their *schedule* counts passes over the K-shot set (repeated 100 times an epoch); they are
+scored on novel and base classes (`class_groups`).
 """
 
 
