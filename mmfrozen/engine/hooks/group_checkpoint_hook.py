@@ -21,6 +21,7 @@ import torch
 from mmdet.registry import HOOKS
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook, Hook
+from mmengine.optim import OptimWrapperDict
 
 from mmfrozen.models.detector_group import (DetectorGroup, DetectorGroupError, config_field,
                                             split_state_dict, _show)
@@ -65,7 +66,9 @@ class DetectorGroupHook(Hook):
                         f'detector {name!r} ({cfg.filename}): {field} differs from the group '
                         f"config's ({source}), which trains every detector: {_show(theirs)} vs "
                         f'{_show(ours)}')
-        if runner.param_schedulers is None and getattr(runner, 'optim_wrapper', None) is not None:
+        # training only: tools/test.py builds no optimizer wrapper
+        if runner.param_schedulers is None and isinstance(getattr(runner, 'optim_wrapper', None),
+                                                          OptimWrapperDict):
             schedulers = {name: list(cfg.get('param_scheduler') or [])
                           for name, cfg in model.detector_cfgs.items()}
             runner.param_schedulers = runner.build_param_scheduler(schedulers)

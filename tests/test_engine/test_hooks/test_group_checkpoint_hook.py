@@ -186,3 +186,17 @@ def test_nan_in_one_detector_drops_it(group_run, tmp_path, tiny_coco, backbone, 
     assert differing_tensors(state_dict(osp.join(work_dir, 'faster', 'epoch_1.pth')),
                              state_dict(str(tmp_path / 'run' / 'faster' / 'epoch_1.pth'))) == []
     assert osp.isfile(tmp_path / 'run' / 'retina' / 'epoch_1.pth')
+
+
+@pytest.mark.runs
+def test_group_config_tests_its_checkpoint(group_run, tmp_path, tiny_coco, backbone, run_tool):
+    """tools/test.py on the group config: every detector's metrics, as validated in training."""
+    work_dir, _ = group_run
+    run_tool(['tools/test.py', GROUP_TINY, osp.join(work_dir, 'epoch_1.pth'), '--work-dir',
+              str(tmp_path), '--cfg-options', *group_cfg_options(tiny_coco, backbone),
+              *ONE_EPOCH_GROUP])
+    tested = find_metrics_json(str(tmp_path))
+    logged = _val_scalars(work_dir)
+    for name in MEMBERS:
+        for key in ('coco/bbox_mAP', 'coco/bbox_mAP_50'):
+            assert tested[f'{name}/{key}'] == logged[f'{name}/{key}']
