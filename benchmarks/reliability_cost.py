@@ -16,7 +16,8 @@ Every shipped config turns them on (docs/reliable_runs.md); this prints what tha
    alternating; the extra time per save, against a step, and per step at one save per COCO
    epoch (7,330 iterations of 8 GPUs x 2 images).
 3. **Checked data** (``CheckedLVISV1Dataset``): an LVIS v1 train-sized annotation file
-   (100,170 images, ~1.27M annotations, 1,203 categories; ``benchmarks/lvis_synthetic.py``)
+   (100,170 images, ~1.18M annotations against LVIS v1 train's 1.27M, 1,203 categories;
+   ``benchmarks/lvis_synthetic.py``)
    loaded by ``LVISV1Dataset`` and by ``CheckedLVISV1Dataset`` as the LVIS configs build them
    (filters, serialised data list), each load in a fresh process, alternating; wall time and
    the process's peak resident memory.
