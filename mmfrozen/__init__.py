@@ -12,17 +12,18 @@ two things:
    look):
 
    * ``MODELS``: ``FrozenModule`` (:mod:`mmfrozen.models.freeze`), ``TimmViT``,
-     ``SimpleFeaturePyramid``, ``LN2d``, ``LoRAAdapters``, ``ResidualAdapters``
-     (:mod:`mmfrozen.models`);
-   * ``OPTIM_WRAPPER_CONSTRUCTORS``: ``ViTLayerDecayOptimizerConstructor``
-     (:mod:`mmfrozen.engine.optimizers`);
+     ``SimpleFeaturePyramid``, ``LN2d``, ``LoRAAdapters``, ``ResidualAdapters``,
+     ``DetectorGroup`` (:mod:`mmfrozen.models`);
+   * ``OPTIM_WRAPPER_CONSTRUCTORS``: ``ViTLayerDecayOptimizerConstructor``,
+     ``DetectorGroupOptimWrapperConstructor`` (:mod:`mmfrozen.engine.optimizers`);
    * ``RUNNERS``: ``FrozenBackboneRunner``; ``LOOPS``: ``ExactResumeEpochBasedTrainLoop``
      (:mod:`mmfrozen.engine`);
    * ``HOOKS``: ``FrozenBackboneCheckHook``, ``CostReportHook``, ``RNGStateHook``,
      ``WorkerRNGStateHook``, ``AtomicCheckpointHook``, ``NonFiniteLossHook``,
-     ``ClassBalancedLossHook`` (:mod:`mmfrozen.engine.hooks`);
-   * ``METRICS``: ``LVISStratifiedMetric``, ``CocoStratifiedMetric``
-     (:mod:`mmfrozen.evaluation`);
+     ``ClassBalancedLossHook``, ``DetectorGroupHook``, ``DetectorGroupNonFiniteLossHook``
+     (:mod:`mmfrozen.engine.hooks`);
+   * ``METRICS``: ``LVISStratifiedMetric``, ``CocoStratifiedMetric``; ``EVALUATOR``:
+     ``DetectorGroupEvaluator`` (:mod:`mmfrozen.evaluation`);
    * ``DATASETS``: ``CheckedCocoDataset``, ``CheckedLVISV1Dataset``, ``CheckedLVISV05Dataset``
      (:mod:`mmfrozen.datasets`);
    * MMEngine's checkpoint loaders: the ``timm://`` scheme (:mod:`mmfrozen.models.timm_weights`).

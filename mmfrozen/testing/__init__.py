@@ -15,6 +15,8 @@ Not imported by ``import mmfrozen``. Modules:
   ``hypothesis``, imported only by it);
 * :mod:`~mmfrozen.testing.vit_checkpoints`: ViT classifier checkpoints written from a seeded timm
   model in each family's release layout (timm, DINOv2, MAE, OpenAI CLIP).
+* :mod:`~mmfrozen.testing.detector_group`: tiny group configs (a Faster R-CNN and a RetinaNet
+  on one frozen trunk) and the options and backbone file that point them at tiny data.
 
 :data:`TINY_FASTER_RCNN` is a Faster R-CNN small enough to train in seconds on a CPU.
 """
