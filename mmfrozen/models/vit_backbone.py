@@ -33,7 +33,6 @@ import torch
 import torch.nn.functional as F
 from mmdet.registry import MODELS
 from mmengine.model import BaseModule
-from torch import nn
 
 from .vit_weights import convert_release_state
 

@@ -179,8 +179,8 @@ def test_models_build_freezes_what_the_config_says(name):
         assert trainable and all('.fc_cls.' in n for n in trainable)
         assert cfg.model.backbone.init_cfg is None  # every weight from the stage-1 checkpoint
     if name in LAST_LAYERS:
-        assert {n.rsplit('.', 2)[-2] for n in trainable_parameters(model)} == {'fc_cls',
-                                                                                'fc_reg'}
+        assert {n.rsplit('.', 2)[-2] for n in trainable_parameters(model)} == {
+            'fc_cls', 'fc_reg'}
         assert cfg.model.backbone.init_cfg is None  # every weight from the base checkpoint
 
 

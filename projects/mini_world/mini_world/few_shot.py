@@ -36,8 +36,8 @@ import time
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .pipeline import (CONFIG_DIR, DONE_FILE, Job, MiniReproduction, MiniScale, _options, detector_options,
-                       is_done, mark_done, run_jobs)
+from .pipeline import (CONFIG_DIR, DONE_FILE, Job, MiniReproduction, MiniScale, _options,
+                       detector_options, is_done, mark_done, run_jobs)
 
 #: The K-shot stage's arms, in table order.
 ARMS = ('frozen', 'finetune', 'lastlayers')

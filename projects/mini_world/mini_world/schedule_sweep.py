@@ -15,13 +15,13 @@ import json
 import os
 import os.path as osp
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .classifier_sweep import SWEEP_METRICS, _arm_result, _mean_std
 from .pipeline import (CONFIG_DIR, DETECTOR_CONFIGS, DONE_FILE, WIDE_FINETUNE_CONFIG, Job,
                        MiniReproduction, MiniScale, run_jobs)
-from .sweep_results import ArmResult
+from .sweep_results import ScheduleResult
 
 #: The sweep's pairs by neck: (fine-tuned config, its frozen twin).
 SCHEDULE_PAIRS: Dict[str, Tuple[str, str]] = {
@@ -103,21 +103,6 @@ class SchedulePoint(MiniReproduction):
             job.args = per_stage_options(job.args, box_head_stages(job.args[1]))
             job.name = f'{job.name}, {self.factor}x schedule'
         return jobs
-
-
-@dataclass
-class ScheduleResult:
-    """One pair at one schedule length: both arms' metrics over the seeds (x100)."""
-
-    pair: str
-    factor: int
-    epochs: int
-    finetune: ArmResult
-    frozen: ArmResult
-
-    def gap(self, metric: str) -> List[float]:
-        """Frozen minus fine-tuned, seed by seed (both arms ran the same seeds)."""
-        return [b - a for a, b in zip(self.finetune.values[metric], self.frozen.values[metric])]
 
 
 class ScheduleSweep:

@@ -2,10 +2,9 @@
 import os
 import os.path as osp
 import statistics
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
-if TYPE_CHECKING:
-    from .schedule_sweep import ScheduleResult
+from .sweep_results import ScheduleResult
 
 PAIR_STYLE = {
     'fpn': ('FPN', 'tab:blue', 'o'),
@@ -19,7 +18,7 @@ def _std(values: Sequence[float]) -> float:
     return statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def plot_schedule_gaps(results: Sequence['ScheduleResult'], out_png: str) -> str:
+def plot_schedule_gaps(results: Sequence[ScheduleResult], out_png: str) -> str:
     """Two panels, AP and APr: frozen minus fine-tuned against the schedule's epochs, one line
     per neck; each marker the mean over seeds, its bar the std.
 

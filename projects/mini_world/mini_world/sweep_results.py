@@ -1,4 +1,5 @@
-"""What one point of the classifier sweep measured: each detector arm's metrics over seeds."""
+"""What one point of a sweep measured (the classifier sweep's, the schedule sweep's): each
+detector arm's metrics over seeds."""
 import statistics
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
@@ -32,3 +33,18 @@ class PointResult:
     def gap(self, metric: str) -> List[float]:
         """Fine-tuned minus frozen, seed by seed (both arms ran the same seeds)."""
         return [a - b for a, b in zip(self.finetune.values[metric], self.frozen.values[metric])]
+
+
+@dataclass
+class ScheduleResult:
+    """One pair at one schedule length: both arms' metrics over the seeds (x100)."""
+
+    pair: str
+    factor: int
+    epochs: int
+    finetune: ArmResult
+    frozen: ArmResult
+
+    def gap(self, metric: str) -> List[float]:
+        """Frozen minus fine-tuned, seed by seed (both arms ran the same seeds)."""
+        return [b - a for a, b in zip(self.finetune.values[metric], self.frozen.values[metric])]
