@@ -13,6 +13,7 @@
 A finished step leaves ``done.json`` in its folder and is skipped next time, unless ``force``.
 An interrupted training resumes from its last epoch's checkpoint.
 """
+import functools
 import glob
 import json
 import os
@@ -232,6 +233,44 @@ def run_jobs(jobs: Sequence[Job], max_parallel: int,
                            + ', '.join(job.name for job in failed) + '\n' + '\n'.join(tails))
 
 
+NUM_CLASSES_OPTION = 'model.roi_head.bbox_head.num_classes='
+
+
+@functools.lru_cache(maxsize=None)
+def box_head_stages(config: str) -> int:
+    """How many box heads a detector config lists (Cascade R-CNN's stages); 0 for one head."""
+    from mmengine.config import Config
+
+    heads = Config.fromfile(config).model.roi_head.bbox_head
+    return len(heads) if isinstance(heads, (list, tuple)) else 0
+
+
+def per_stage_options(args: List[str], stages: int) -> List[str]:
+    """``args`` with the box head's ``num_classes`` option given to each of ``stages`` heads.
+
+    MMEngine's ``--cfg-options`` address a list's items by index only
+    (``model.roi_head.bbox_head.0.num_classes``), so the one option for a single head
+    (:func:`detector_options`) becomes one per stage.
+
+    Args:
+        args: a training job's arguments.
+        stages: the config's box heads (0: one head, the arguments are returned as they are).
+
+    Returns:
+        list[str]: the arguments.
+    """
+    if not stages:
+        return list(args)
+    out = []
+    for arg in args:
+        if arg.startswith(NUM_CLASSES_OPTION):
+            value = arg[len(NUM_CLASSES_OPTION):]
+            out += [f'model.roi_head.bbox_head.{i}.num_classes={value}' for i in range(stages)]
+        else:
+            out.append(arg)
+    return out
+
+
 def _options(values: Dict[str, object]) -> List[str]:
     """``--cfg-options`` arguments from a dict (lists written as ``[a,b]``)."""
     args = ['--cfg-options']
@@ -427,6 +466,7 @@ class MiniReproduction:
                     args.append('--resume')
                 args += _options(detector_options(root, self.backbone_file, self.vocabulary,
                                                   epochs, seed))
+                args = per_stage_options(args, box_head_stages(config))
                 jobs.append(Job(name, args, osp.join(run_dir, 'train.log'), self.threads,
                                 on_success=_mark_job_done))
         return jobs

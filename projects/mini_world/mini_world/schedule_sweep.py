@@ -10,7 +10,6 @@ and seed (``mini_reproduction.py``, with ``--extra-configs`` for the others), so
 is reused from, ``runs/<config>/seed<S>``; the longer schedules get
 ``runs_schedule-<K>x/<config>/seed<S>``.
 """
-import functools
 import json
 import os
 import os.path as osp
@@ -36,42 +35,6 @@ SCHEDULE_PAIRS: Dict[str, Tuple[str, str]] = {
 DEFAULT_PAIRS = ('fpn', 'cascade-nasfpn')
 #: Multiples of the mini schedule.
 SCHEDULES = (1, 2, 4)
-NUM_CLASSES_OPTION = 'model.roi_head.bbox_head.num_classes='
-
-
-@functools.lru_cache(maxsize=None)
-def box_head_stages(config: str) -> int:
-    """How many box heads a detector config lists (Cascade R-CNN's stages); 0 for one head."""
-    from mmengine.config import Config
-
-    heads = Config.fromfile(config).model.roi_head.bbox_head
-    return len(heads) if isinstance(heads, (list, tuple)) else 0
-
-
-def per_stage_options(args: List[str], stages: int) -> List[str]:
-    """``args`` with the box head's ``num_classes`` option given to each of ``stages`` heads.
-
-    MMEngine's ``--cfg-options`` address a list's items by index only
-    (``model.roi_head.bbox_head.0.num_classes``), so the pipeline's one option for a single head
-    becomes one per stage.
-
-    Args:
-        args: a training job's arguments.
-        stages: the config's box heads (0: one head, the arguments are returned as they are).
-
-    Returns:
-        list[str]: the arguments.
-    """
-    if not stages:
-        return list(args)
-    out = []
-    for arg in args:
-        if arg.startswith(NUM_CLASSES_OPTION):
-            value = arg[len(NUM_CLASSES_OPTION):]
-            out += [f'model.roi_head.bbox_head.{i}.num_classes={value}' for i in range(stages)]
-        else:
-            out.append(arg)
-    return out
 
 
 class SchedulePoint(MiniReproduction):
@@ -97,10 +60,9 @@ class SchedulePoint(MiniReproduction):
         return osp.join(self.work_dir, f'runs_schedule-{self.factor}x', name, f'seed{seed}')
 
     def detector_jobs(self) -> List[Job]:
-        """The pipeline's jobs, the number of classes given to each box head of a cascade."""
+        """The pipeline's jobs, named with their schedule."""
         jobs = super().detector_jobs()
         for job in jobs:
-            job.args = per_stage_options(job.args, box_head_stages(job.args[1]))
             job.name = f'{job.name}, {self.factor}x schedule'
         return jobs
 

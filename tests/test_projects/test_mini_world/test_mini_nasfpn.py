@@ -201,8 +201,8 @@ def test_one_step_with_tools_train(name, backbone_file, tmp_path, run_tool):
     """tools/train.py on a tiny mini-LVIS set (one batch of 8 images: one iteration), options
     as the mini world's tools pass them; validation through LVISStratifiedMetric."""
     from projects.mini_world.mini_world.lvis_data import choose_vocabulary, write_mini_lvis
-    from projects.mini_world.mini_world.pipeline import SCALES, detector_options
-    from projects.mini_world.mini_world.schedule_sweep import box_head_stages, per_stage_options
+    from projects.mini_world.mini_world.pipeline import (SCALES, box_head_stages,
+                                                         detector_options, per_stage_options)
     from projects.mini_world.mini_world.world import world_classes
 
     scale = SCALES['tiny']
@@ -220,7 +220,7 @@ def test_one_step_with_tools_train(name, backbone_file, tmp_path, run_tool):
         if isinstance(value, (list, tuple)):
             value = '[' + ','.join(str(v) for v in value) + ']'
         args.append(f'{key}={value}')
-    # the cascade's three box heads each get the vocabulary, as the schedule sweep gives it
+    # the cascade's three box heads each get the vocabulary, as the pipeline gives it
     args = per_stage_options(args, box_head_stages(config))
     proc = run_tool(args, timeout=600)
     log = proc.stdout + proc.stderr

@@ -12,9 +12,9 @@ import os.path as osp
 import pytest
 from mmengine.config import Config, DictAction
 
-from projects.mini_world.mini_world.pipeline import SCALES
+from projects.mini_world.mini_world.pipeline import SCALES, MiniReproduction, per_stage_options
 from projects.mini_world.mini_world.schedule_sweep import (SCHEDULE_PAIRS, SchedulePoint,
-                                                           ScheduleSweep, per_stage_options)
+                                                           ScheduleSweep)
 
 SWEEP = ['projects/mini_world/tools/mini_schedule_sweep.py', '--scale', 'tiny', '--schedules',
          '2', '1', '--pairs', 'fpn', 'cascade-nasfpn', '--seeds', '2', '--threads', '1',
@@ -56,6 +56,17 @@ def test_cascade_jobs_give_every_stage_the_vocabulary(tmp_path):
             str(tmp_path), 'runs_schedule-2x', _name(job.args[1]), 'seed0')
     single = ['tools/train.py', 'x.py', 'model.roi_head.bbox_head.num_classes=6']
     assert per_stage_options(single, 0) == single
+
+
+def test_the_main_job_gives_every_cascade_stage_the_vocabulary(tmp_path):
+    """``mini_reproduction.py --extra-configs`` with a Cascade config: each of its box heads gets
+    the vocabulary (a list's items take one option each)."""
+    reproduction = MiniReproduction(str(tmp_path), SCALES['tiny'], detector_configs=CASCADE[:1])
+    [job] = reproduction.detector_jobs()
+    cfg = Config.fromfile(job.args[1])
+    cfg.merge_from_dict(_train_py_options(job.args))
+    assert [head.num_classes for head in cfg.model.roi_head.bbox_head] == \
+        [len(reproduction.vocabulary)] * 3
 
 
 def test_arguments_are_checked(tmp_path):
