@@ -9,7 +9,7 @@ import functools
 import os.path as osp
 import subprocess
 import sys
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 import pytest
 
@@ -42,16 +42,40 @@ def pytest_configure(config) -> None:
         config.addinivalue_line('markers', f'{name}: full suite only: {what}')
 
 
+#: Session-scoped fixtures too costly to build once per pytest-xdist worker: every test that uses
+#: one runs in the same worker (``--dist loadgroup``, as ``.ci/run``).
+SHARED_RUNS = ('tiny_mini_reproduction',)
+
+
+# tryfirst: pytest-xdist reads the groups in its own hook, after this one.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items) -> None:
-    if config.getoption('--full') or config.getoption('markexpr'):
-        return
-    fast, slow = [], []
-    for item in items:
-        (slow if any(item.get_closest_marker(m) for m in FULL_SUITE_MARKERS) else fast).append(
-            item)
-    if slow:
-        config.hook.pytest_deselected(items=slow)
-        items[:] = fast
+    if not (config.getoption('--full') or config.getoption('markexpr')):
+        fast, slow = [], []
+        for item in items:
+            (slow if any(item.get_closest_marker(m) for m in FULL_SUITE_MARKERS)
+             else fast).append(item)
+        if slow:
+            config.hook.pytest_deselected(items=slow)
+            items[:] = fast
+    if getattr(config.option, 'loadgroup', False):
+        for item in items:
+            group = xdist_group(item)
+            if group:
+                item.add_marker(pytest.mark.xdist_group(group))
+
+
+def xdist_group(item) -> Optional[str]:
+    """The pytest-xdist group of a test. The users of a :data:`SHARED_RUNS` fixture, from
+    whatever module, share one worker and its one run; a test with a module- or class-scoped
+    fixture stays with its module's tests, which build it once, as without xdist; any other test
+    is free (None) to run beside the rest of its module."""
+    shared = [name for name in SHARED_RUNS if name in item.fixturenames]
+    if shared:
+        return shared[0]
+    scopes = {fixturedef.scope for fixturedefs in item._fixtureinfo.name2fixturedefs.values()
+              for fixturedef in fixturedefs}
+    return item.nodeid.split('::')[0] if scopes & {'module', 'class', 'package'} else None
 
 
 @pytest.fixture(scope='session')
