@@ -46,6 +46,11 @@ def pytest_configure(config) -> None:
 #: one runs in the same worker (``--dist loadgroup``, as ``.ci/run``).
 SHARED_RUNS = ('tiny_mini_reproduction',)
 
+#: Test modules whose tests must not run side by side, and why.
+ONE_WORKER_MODULES = {
+    'tests/test_packaging.py': 'pip builds the package in the repository (build/, *.egg-info)',
+}
+
 
 # tryfirst: pytest-xdist reads the groups in its own hook, after this one.
 @pytest.hookimpl(tryfirst=True)
@@ -68,14 +73,18 @@ def pytest_collection_modifyitems(config, items) -> None:
 def xdist_group(item) -> Optional[str]:
     """The pytest-xdist group of a test. The users of a :data:`SHARED_RUNS` fixture, from
     whatever module, share one worker and its one run; a test with a module- or class-scoped
-    fixture stays with its module's tests, which build it once, as without xdist; any other test
-    is free (None) to run beside the rest of its module."""
+    fixture stays with its module's tests, which build it once, as without xdist, and so does one
+    in :data:`ONE_WORKER_MODULES`; any other test is free (None) to run beside the rest of its
+    module."""
     shared = [name for name in SHARED_RUNS if name in item.fixturenames]
     if shared:
         return shared[0]
+    module = item.nodeid.split('::')[0]
+    if module in ONE_WORKER_MODULES:
+        return module
     scopes = {fixturedef.scope for fixturedefs in item._fixtureinfo.name2fixturedefs.values()
               for fixturedef in fixturedefs}
-    return item.nodeid.split('::')[0] if scopes & {'module', 'class', 'package'} else None
+    return module if scopes & {'module', 'class', 'package'} else None
 
 
 @pytest.fixture(scope='session')
