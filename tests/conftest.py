@@ -6,12 +6,14 @@ carries one of :data:`FULL_SUITE_MARKERS`; ``--full`` runs them too (``.ci/run``
 live in :mod:`mmfrozen.testing`; no test module imports another.
 """
 import functools
+import os
 import os.path as osp
 import subprocess
 import sys
 from typing import Callable, Dict, List, Optional
 
 import pytest
+import torch
 
 from mmfrozen.testing import (TINY_FASTER_RCNN, coco_cfg_dict, coco_cfg_options, free_port,
                               run_python, write_tiny_coco)
@@ -40,6 +42,11 @@ def pytest_addoption(parser) -> None:
 def pytest_configure(config) -> None:
     for name, what in FULL_SUITE_MARKERS.items():
         config.addinivalue_line('markers', f'{name}: full suite only: {what}')
+    workers = os.environ.get('PYTEST_XDIST_WORKER_COUNT')
+    if workers:
+        # A pytest-xdist worker gets its share of the cores: torch's threads of several workers
+        # on one core spin waiting for each other.
+        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // int(workers)))
 
 
 #: Session-scoped fixtures too costly to build once per pytest-xdist worker: every test that uses
