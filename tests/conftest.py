@@ -50,7 +50,7 @@ def pytest_configure(config) -> None:
 
 
 #: Session-scoped fixtures too costly to build once per pytest-xdist worker: every test that uses
-#: one runs in the same worker (``--dist loadgroup``, as ``.ci/run``).
+#: one runs in the same worker (``-n auto --dist loadgroup``, opt-in).
 SHARED_RUNS = ('tiny_mini_reproduction',)
 
 #: Test modules whose tests must not run side by side, and why.
