@@ -63,11 +63,13 @@ if ! "$py" -c 'import mmcv, mmcv.ops' 2>/dev/null; then
   fi
   if ((mmcv_cuda)); then
     log "building mmcv 2.1.0 with CUDA ops for sm_90 ($(nproc) jobs)"
-    FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST=9.0 MMCV_WITH_OPS=1 MAX_JOBS="$(nproc)" \
+    CFLAGS="-g0 ${CFLAGS:-}" FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST=9.0 MMCV_WITH_OPS=1 \
+      MAX_JOBS="$(nproc)" \
       "$py" -m pip install -q --no-index --no-build-isolation --no-deps "${sdist[0]}"
   else
     log "building mmcv 2.1.0 with CPU ops ($(nproc) jobs); CUDA RoIAlign/NMS from torchvision"
-    CUDA_VISIBLE_DEVICES= FORCE_CUDA=0 MMCV_WITH_OPS=1 MAX_JOBS="$(nproc)" \
+    CFLAGS="-g0 ${CFLAGS:-}" CUDA_VISIBLE_DEVICES= FORCE_CUDA=0 MMCV_WITH_OPS=1 \
+      MAX_JOBS="$(nproc)" \
       "$py" -m pip install -q --no-index --no-build-isolation --no-deps "${sdist[0]}"
   fi
 fi

@@ -5,7 +5,7 @@ import pytest
 from mmfrozen.testing import TINY_FASTER_RCNN
 # One epoch of 6 iterations (24 images, batch 4), no validation.
 ONE_EPOCH = [
-    'train_cfg.max_epochs=1', 'train_cfg.val_interval=2', 'default_hooks.checkpoint.interval=10'
+    'train_cfg.max_epochs=1', 'train_cfg.val_begin=2', 'default_hooks.checkpoint.interval=10'
 ]
 
 RAISE_AT_ITER_3 = '''
