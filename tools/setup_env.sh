@@ -76,7 +76,7 @@ if ! "$py" -c 'import importlib.util as u, sys; sys.exit(u.find_spec("torchvisio
 fi
 
 if ! "$py" -c 'import mmcv, mmcv.ops; assert mmcv.__version__ == "2.1.0"' 2>/dev/null; then
-  log "building mmcv 2.1.0 with its C++ ops (about 6 minutes on 2 cores; pip caches the wheel)"
+  log "building mmcv 2.1.0 with its C++ ops (about 7 minutes on 2 cores; pip caches the wheel)"
   # -g0: Python's own CFLAGS carry -g, and debug info for torch's headers more than doubles each
   # file's compile time (roi_align.cpp: 30 s with it, 13 s without); nothing in the built ops
   # changes. The user's CFLAGS come after, so a -g there still wins.
